@@ -1,0 +1,66 @@
+"""What every modelport component shares: the Args base that parses target options, and child-option helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pulumi
+
+from .profiles import PROFILES, Profile
+from .spec import ModelService
+from .validation import SpecError, check_mapping_keys, under
+
+__all__ = ["ComponentArgs", "child_options", "merge_options"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentArgs:
+    """Base of every ``<Name>Args``: the shared service and profile plus target-specific knobs.
+
+    The knobs are the dataclass fields a subclass adds; stack config sets them under ``options:``.
+    Fields listed in ``CODE_ONLY`` (provider objects, resource references) can only be set from code.
+    """
+
+    service: ModelService
+    profile: Profile = PROFILES["prod"]
+
+    CODE_ONLY: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.service, ModelService):
+            raise SpecError("service", "must be a ModelService")
+        if not isinstance(self.profile, Profile):
+            raise SpecError("profile", "must be a Profile (components.profiles.PROFILES['dev'|'staging'|'prod'])")
+        if self.service.scaling.min_replicas is None:
+            # Direct construction from code: fill the profile's floor so the component sees concrete values.
+            object.__setattr__(self, "service", self.profile.apply(self.service))
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        skip = {"service", "profile", *cls.CODE_ONLY}
+        return [f.name for f in dataclasses.fields(cls) if f.init and f.name not in skip]
+
+    @classmethod
+    def from_options(
+        cls, *, service: ModelService, profile: Profile, options: Mapping[str, Any], path: str
+    ) -> ComponentArgs:
+        """Build the args from a target's ``options:`` mapping; errors name ``path.<option>``."""
+        names = cls.option_names()
+        if names:
+            check_mapping_keys(path, options, names)
+        elif options:
+            raise SpecError(f"{path}.{next(iter(options))}", "unknown key; this target takes no options")
+        with under(path):
+            return cls(service=service, profile=profile, **dict(options))
+
+
+def merge_options(opts: pulumi.ResourceOptions | None, **extra: Any) -> pulumi.ResourceOptions:
+    """The caller's options merged with ours; the caller's are never replaced."""
+    return pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), pulumi.ResourceOptions(**extra))
+
+
+def child_options(parent: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions(parent=parent, **extra)

@@ -1,0 +1,123 @@
+"""Mock outputs and invokes for pulumi-aws: realistic ids, ARNs, DNS names and the data sources components call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..mocks import MockContext, fake_id, register_invoke, register_outputs
+
+# Resource ids that AWS gives a recognisable prefix.
+_ID_PREFIX = {
+    "aws:ec2/vpc:Vpc": "vpc-",
+    "aws:ec2/subnet:Subnet": "subnet-",
+    "aws:ec2/securityGroup:SecurityGroup": "sg-",
+    "aws:ec2/internetGateway:InternetGateway": "igw-",
+    "aws:ec2/natGateway:NatGateway": "nat-",
+    "aws:ec2/eip:Eip": "eipalloc-",
+    "aws:ec2/routeTable:RouteTable": "rtb-",
+    "aws:ec2/vpcEndpoint:VpcEndpoint": "vpce-",
+    "aws:ec2/launchTemplate:LaunchTemplate": "lt-",
+    "aws:ec2/flowLog:FlowLog": "fl-",
+}
+
+
+def _arn(service: str, region: str, account: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{account}:{resource}"
+
+
+@register_outputs("aws")
+def aws_outputs(type_: str, name: str, inputs: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
+    region = ctx.region("aws", provider)
+    account = ctx.aws_account
+    module = type_.split(":")[1].split("/")[0]
+    kind = type_.rsplit(":", 1)[-1]
+    out: dict[str, Any] = {}
+    physical = inputs.get("name") or f"{name}-{fake_id(type_, name, length=7)}"
+    if type_ in _ID_PREFIX:
+        out["id"] = _ID_PREFIX[type_] + fake_id(type_, name)
+    if type_ == "aws:s3/bucket:Bucket" or type_.startswith("aws:s3/bucketV2"):
+        bucket = inputs.get("bucket") or f"{name}-{fake_id(type_, name, length=8)}"
+        out.update(id=bucket, bucket=bucket, arn=f"arn:aws:s3:::{bucket}",
+                   bucketRegionalDomainName=f"{bucket}.s3.{region}.amazonaws.com", region=region)
+    elif module == "iam" and kind in ("Role", "Policy", "InstanceProfile", "User"):
+        path_part = {"Role": "role", "Policy": "policy", "InstanceProfile": "instance-profile", "User": "user"}[kind]
+        out.update(id=physical, name=physical, arn=f"arn:aws:iam::{account}:{path_part}/{physical}",
+                   uniqueId="AROA" + fake_id(type_, name, length=17).upper())
+    elif type_ == "aws:kms/key:Key":
+        key_id = "%s-%s-%s-%s-%s" % tuple(fake_id(name, str(i), length=n) for i, n in enumerate((8, 4, 4, 4, 12)))
+        out.update(id=key_id, keyId=key_id, arn=_arn("kms", region, account, f"key/{key_id}"))
+    elif type_ == "aws:kms/alias:Alias":
+        out.update(arn=_arn("kms", region, account, inputs.get("name", f"alias/{name}")))
+    elif type_ == "aws:ecr/repository:Repository":
+        out.update(id=physical, arn=_arn("ecr", region, account, f"repository/{physical}"), registryId=account,
+                   repositoryUrl=f"{account}.dkr.ecr.{region}.amazonaws.com/{physical}")
+    elif type_ == "aws:cloudwatch/logGroup:LogGroup":
+        out.update(id=physical, name=physical, arn=_arn("logs", region, account, f"log-group:{physical}"))
+    elif type_ in ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer"):
+        suffix = f"app/{physical}/{fake_id(name, length=16)}"
+        out.update(arn=_arn("elasticloadbalancing", region, account, f"loadbalancer/{suffix}"), arnSuffix=suffix,
+                   dnsName=f"internal-{physical}-{fake_id(name, length=10)}.{region}.elb.amazonaws.com",
+                   zoneId="Z35SXDOTRQ7X7K")
+    elif type_ in ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup"):
+        suffix = f"targetgroup/{physical}/{fake_id(name, length=16)}"
+        out.update(arn=_arn("elasticloadbalancing", region, account, suffix), arnSuffix=suffix)
+    elif type_ in ("aws:lb/listener:Listener", "aws:alb/listener:Listener"):
+        out.update(arn=_arn("elasticloadbalancing", region, account, f"listener/app/{physical}/{fake_id(name)}"))
+    elif type_ == "aws:lambda/function:Function":
+        arn = _arn("lambda", region, account, f"function:{physical}")
+        out.update(id=physical, arn=arn, version="1", qualifiedArn=f"{arn}:1",
+                   invokeArn=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations")
+    elif type_ == "aws:lambda/alias:Alias":
+        out.update(arn=_arn("lambda", region, account, f"function:{inputs.get('functionName', name)}:{physical}"))
+    elif type_ == "aws:lambda/functionUrl:FunctionUrl":
+        out.update(functionUrl=f"https://{fake_id(name, length=32)}.lambda-url.{region}.on.aws/")
+    elif type_ == "aws:eks/cluster:Cluster":
+        out.update(id=physical, name=physical, arn=_arn("eks", region, account, f"cluster/{physical}"),
+                   endpoint=f"https://{fake_id(name, length=32).upper()}.gr7.{region}.eks.amazonaws.com",
+                   certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1PQ0sKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="},
+                   identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{fake_id(name).upper()}"}]}],
+                   version=inputs.get("version", "1.33"))
+    elif module == "sagemaker":
+        resource = {"Model": "model", "EndpointConfiguration": "endpoint-config", "Endpoint": "endpoint"}.get(kind, kind.lower())
+        out.update(id=physical, name=physical, arn=_arn("sagemaker", region, account, f"{resource}/{physical}"))
+    elif module == "ecs" and kind in ("Cluster", "Service", "TaskDefinition"):
+        resource = {"Cluster": f"cluster/{physical}", "Service": f"service/{physical}",
+                    "TaskDefinition": f"task-definition/{inputs.get('family', physical)}:1"}[kind]
+        out.update(arn=_arn("ecs", region, account, resource), name=physical)
+        if kind == "TaskDefinition":
+            out["revision"] = 1
+    elif module == "secretsmanager" and kind == "Secret":
+        out.update(arn=_arn("secretsmanager", region, account, f"secret:{physical}-{fake_id(name, length=6)}"))
+    if "arn" not in out and module in ("ec2", "sns", "cloudwatch", "acm", "wafv2", "appautoscaling", "autoscaling"):
+        out["arn"] = _arn(module, region, account, f"{kind.lower()}/{out.get('id', physical)}")
+    if type_ == "aws:ec2/subnet:Subnet":
+        out.setdefault("availabilityZone", inputs.get("availabilityZone") or f"{region}a")
+    if type_ == "aws:ec2/securityGroup:SecurityGroup":
+        out.setdefault("name", physical)
+    return out
+
+
+@register_invoke("aws:index/getAvailabilityZones:getAvailabilityZones")
+def availability_zones(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
+    region = ctx.region("aws", provider)
+    letters = "abcdef"
+    return {"id": region, "names": [f"{region}{c}" for c in letters],
+            "zoneIds": [f"use1-az{i + 1}" for i in range(len(letters))], "groupNames": [region], "state": "available"}
+
+
+@register_invoke("aws:index/getCallerIdentity:getCallerIdentity")
+def caller_identity(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
+    return {"id": ctx.aws_account, "accountId": ctx.aws_account, "userId": "AIDAMOCKPLANUSER",
+            "arn": f"arn:aws:iam::{ctx.aws_account}:role/modelport-plan"}
+
+
+@register_invoke("aws:index/getRegion:getRegion")
+def region(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
+    name = ctx.region("aws", provider)
+    return {"id": name, "name": name, "region": name, "endpoint": f"ec2.{name}.amazonaws.com",
+            "description": name}
+
+
+@register_invoke("aws:index/getPartition:getPartition")
+def partition(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
+    return {"id": "aws", "partition": "aws", "dnsSuffix": "amazonaws.com", "reverseDnsPrefix": "com.amazonaws"}

@@ -1,0 +1,210 @@
+"""Running a Pulumi program under mocks and turning what it registered into the plan document."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import importlib.util
+import json
+import os
+import runpy
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import reset_options
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from .mocks import CapturedResource, CapturingMonitor, MockContext, PlanMocks
+from .stackconfig import SECRET_PLACEHOLDER, StackFiles, apply_override, load_stack
+
+__all__ = ["Plan", "PolicyReport", "Violation", "plan_stack", "run_program", "to_json_value"]
+
+UNKNOWN_PLACEHOLDER = "[unknown]"
+
+
+@dataclass
+class Violation:
+    policy: str
+    level: str  # "mandatory" | "advisory"
+    urn: str | None
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+
+
+@dataclass
+class PolicyReport:
+    violations: list[Violation] = field(default_factory=list)
+    evaluated: int = 0
+    # Checks that saw unknown (computed) values and could not be decided offline.
+    unchecked: list[Violation] = field(default_factory=list)
+
+    @property
+    def mandatory(self) -> list[Violation]:
+        return [v for v in self.violations if v.level == "mandatory"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"violations": [v.as_dict() for v in self.violations], "evaluated": self.evaluated,
+                "unchecked": [v.as_dict() for v in self.unchecked]}
+
+
+@dataclass
+class Plan:
+    """Everything a program registered under mocks, plus its stack outputs and the policy report."""
+
+    project: str
+    stack: str
+    resources: list[CapturedResource]
+    outputs: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    policy: PolicyReport = field(default_factory=PolicyReport)
+
+    @property
+    def environment(self) -> str:
+        return str(self.config.get(f"{self.project}:environment", self.config.get("modelport:environment", "dev")))
+
+    def by_type(self, type_: str) -> list[CapturedResource]:
+        return [r for r in self.resources if r.type == type_]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "project": self.project,
+            "resources": [
+                {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
+                 "inputs": to_json_value(r.inputs)}
+                for r in self.resources
+            ],
+            "outputs": to_json_value(self.outputs),
+            "policy": self.policy.as_dict(),
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2, sort_keys=False)
+
+
+def to_json_value(value: Any) -> Any:
+    """Engine values as JSON: secrets masked, unknowns marked, resources by URN, assets by kind."""
+    if isinstance(value, dict):
+        sig = value.get(rpc._special_sig_key)
+        if sig == rpc._special_secret_sig:
+            return SECRET_PLACEHOLDER
+        return {str(k): to_json_value(v) for k, v in value.items() if k != rpc._special_sig_key}
+    if isinstance(value, (list, tuple)):
+        return [to_json_value(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, pulumi.output.Unknown) or value is rpc.UNKNOWN:
+        return UNKNOWN_PLACEHOLDER
+    if isinstance(value, pulumi.Resource):
+        return f"[resource {type(value).__name__}]"
+    if isinstance(value, (pulumi.Asset, pulumi.Archive)):
+        return f"[{type(value).__name__}]"
+    return str(value)
+
+
+def _config_strings(config: dict[str, Any]) -> dict[str, str]:
+    """Pulumi keeps config as strings; structured values are JSON, as `pulumi config set --path` stores them."""
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+
+
+@contextlib.contextmanager
+def _program_context(directory: Path) -> Iterator[None]:
+    """Run like the Pulumi language host: cwd is the project and it is importable."""
+    previous_cwd = os.getcwd()
+    sys.path.insert(0, str(directory.resolve()))
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(previous_cwd)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(directory.resolve()))
+
+
+def run_program(
+    program: Callable[[], Any],
+    *,
+    project: str = "modelport",
+    stack: str = "dev",
+    config: dict[str, Any] | None = None,
+    secret_keys: list[str] | None = None,
+    preview: bool = True,
+) -> Plan:
+    """Run ``program`` under the capturing mocks on a fresh event loop and return what it registered."""
+    config = dict(config or {})
+    loop = asyncio.new_event_loop()
+    previous_loop = None
+    with contextlib.suppress(RuntimeError):
+        previous_loop = asyncio.get_event_loop_policy().get_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        reset_options(project=project, stack=stack, preview=preview)
+        pulumi.runtime.set_all_config(_config_strings(config), secret_keys or [])
+        mocks = PlanMocks(MockContext(config=_config_strings(config)))
+        monitor = CapturingMonitor(mocks)
+        pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+        outputs: dict[str, Any] = {}
+
+        async def collect_outputs() -> None:
+            root = pulumi.runtime.settings.get_root_resource()
+            for key, value in dict(getattr(root, "outputs", {}) or {}).items():
+                output = pulumi.Output.from_input(value)
+                known = await output.is_known()
+                secret = await output.is_secret()
+                resolved = await output.future(with_unknowns=True)
+                outputs[key] = SECRET_PLACEHOLDER if secret else (resolved if known else UNKNOWN_PLACEHOLDER)
+
+        async def main() -> None:
+            result = program()
+            if asyncio.iscoroutine(result):
+                await result
+            await collect_outputs()
+
+        _sync_await(run_pulumi_func(main))
+        return Plan(project=project, stack=stack, resources=list(monitor.captured), outputs=outputs,
+                    config=config)
+    finally:
+        reset_options()
+        loop.close()
+        asyncio.set_event_loop(previous_loop)
+
+
+def plan_stack(
+    stack: str,
+    stack_dir: str | Path = "stacks",
+    overrides: list[tuple[str, Any]] | None = None,
+    evaluate: Callable[[Plan], PolicyReport] | None = None,
+) -> Plan:
+    """Plan one stack of a project directory. ``evaluate`` defaults to the policy pack, if installed."""
+    files: StackFiles = load_stack(stack, stack_dir)
+    config = copy.deepcopy(files.config)
+    for key, value in overrides or []:
+        apply_override(config, files.project, key, value)
+    main = files.main.resolve()
+    with _program_context(files.directory):
+        plan = run_program(lambda: runpy.run_path(str(main), run_name="__main__"), project=files.project,
+                           stack=stack, config=config, secret_keys=files.secret_keys)
+    plan.policy = (evaluate or evaluate_policies)(plan)
+    return plan
+
+
+def evaluate_policies(plan: Plan) -> PolicyReport:
+    """The policy hook: the policy pack's offline evaluator judges the plan.
+
+    The policy-pack issue fills ``components.plan.policy``; until it exists the report is empty and
+    ``evaluated`` is 0, which the CLI prints as "no policy pack installed".
+    """
+    if importlib.util.find_spec("components.plan.policy") is None:
+        return PolicyReport()
+    from .policy import evaluate_plan
+
+    return evaluate_plan(plan)

@@ -1,0 +1,51 @@
+"""The stack program's body: read the modelport config, deploy every target, export the endpoints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi.runtime.config import CONFIG, get_config_env
+
+from .catalog import deploy
+from .profiles import get_profile
+from .spec import StackSpec
+from .validation import SpecError
+
+__all__ = ["read_stack_spec", "run_stack"]
+
+
+def _decode(key: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if key.endswith((":service", ":targets")):
+        import json
+
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise SpecError(key, "must be a structured (YAML mapping or list) config value") from None
+    return value
+
+
+def read_stack_spec() -> StackSpec:
+    """The validated ``modelport:*`` config of the running stack."""
+    merged = {**(get_config_env() or {}), **CONFIG.get()}
+    config = {k: _decode(k, v) for k, v in merged.items() if k.startswith("modelport:")}
+    return StackSpec.from_config(config)
+
+
+def run_stack() -> dict[str, pulumi.Output]:
+    """Deploy every target of the stack and export ``endpoints`` (by target key) and ``identities``."""
+    spec = read_stack_spec()
+    profile = get_profile(spec.environment)
+    endpoints: dict[str, Any] = {}
+    identities: dict[str, Any] = {}
+    for target in spec.targets:
+        component = deploy(spec.service, target, profile)
+        endpoints[target.key] = component.endpoint  # type: ignore[attr-defined]
+        identities[target.key] = component.identity  # type: ignore[attr-defined]
+    pulumi.export("environment", spec.environment)
+    pulumi.export("endpoints", endpoints)
+    pulumi.export("identities", identities)
+    return endpoints
