@@ -112,7 +112,8 @@ def deploy(
     if provider_factory is not None:
         provider, options = provider_factory(resource_name, service, target, options, opts)
         if provider is not None:
-            opts = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(),
-                                                pulumi.ResourceOptions(providers=[provider]))
+            opts = pulumi.ResourceOptions.merge(
+                opts or pulumi.ResourceOptions(), pulumi.ResourceOptions(providers=[provider])
+            )
     args = args_type.from_options(service=service, profile=profile, options=options, path=f"{target.path}.options")
     return component(resource_name, args, opts)

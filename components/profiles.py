@@ -42,17 +42,35 @@ class Profile:
 
 PROFILES: dict[str, Profile] = {
     "dev": Profile(
-        name="dev", min_replicas=1, zones=2, deletion_protection=False, log_retention_days=14,
-        alarms=False, nat_per_zone=False, advisory_is_mandatory=False,
+        name="dev",
+        min_replicas=1,
+        zones=2,
+        deletion_protection=False,
+        log_retention_days=14,
+        alarms=False,
+        nat_per_zone=False,
+        advisory_is_mandatory=False,
     ),
     "staging": Profile(
-        name="staging", min_replicas=2, zones=3, deletion_protection=False, log_retention_days=90,
-        alarms=True, nat_per_zone=False, advisory_is_mandatory=False,
+        name="staging",
+        min_replicas=2,
+        zones=3,
+        deletion_protection=False,
+        log_retention_days=90,
+        alarms=True,
+        nat_per_zone=False,
+        advisory_is_mandatory=False,
     ),
     # One year of logs meets CKV_AWS_338 and most audit regimes.
     "prod": Profile(
-        name="prod", min_replicas=3, zones=3, deletion_protection=True, log_retention_days=365,
-        alarms=True, nat_per_zone=True, advisory_is_mandatory=True,
+        name="prod",
+        min_replicas=3,
+        zones=3,
+        deletion_protection=True,
+        log_retention_days=365,
+        alarms=True,
+        nat_per_zone=True,
+        advisory_is_mandatory=True,
     ),
 }
 

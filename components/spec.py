@@ -118,7 +118,10 @@ _SECRET_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("aws-ssm", re.compile(r"arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/[A-Za-z0-9/_.-]+")),
     ("gcp-secret-manager", re.compile(r"projects/[a-z0-9-]+/secrets/[A-Za-z0-9_-]+(/versions/(latest|\d+))?")),
-    ("azure-key-vault", re.compile(r"https://[a-zA-Z0-9-]{3,24}\.vault\.azure\.net/secrets/[a-zA-Z0-9-]+(/[0-9a-f]{32})?")),
+    (
+        "azure-key-vault",
+        re.compile(r"https://[a-zA-Z0-9-]{3,24}\.vault\.azure\.net/secrets/[a-zA-Z0-9-]+(/[0-9a-f]{32})?"),
+    ),
     ("kubernetes", re.compile(r"k8s://[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/[-._a-zA-Z0-9]+")),
 )
 SECRET_TEXT = (
@@ -191,16 +194,21 @@ class ModelRef(_Part):
     signature: str = "serving_default"
 
     def __post_init__(self) -> None:
-        check_str("name", self.name, pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
-                  description="a model name of letters, digits, '_', '.' and '-' (at most 63)")
+        check_str(
+            "name",
+            self.name,
+            pattern=r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}",
+            description="a model name of letters, digits, '_', '.' and '-' (at most 63)",
+        )
         check_optional_str(
             "artifact_uri",
             self.artifact_uri,
             pattern=r"(s3|gs|azureml)://[^\s]+|https://[a-z0-9]+\.blob\.core\.windows\.net/[^\s]+",
             description="an s3://, gs://, azureml:// or https://<account>.blob.core.windows.net/ URI",
         )
-        check_str("signature", self.signature, pattern=r"[A-Za-z_][A-Za-z0-9_]*",
-                  description="a SavedModel signature name")
+        check_str(
+            "signature", self.signature, pattern=r"[A-Za-z_][A-Za-z0-9_]*", description="a SavedModel signature name"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -296,8 +304,12 @@ class Variant(_Part):
     image: str | None = None
 
     def __post_init__(self) -> None:
-        check_str("name", self.name, pattern=r"[a-z]([-a-z0-9]{0,18}[a-z0-9])?",
-                  description="a lowercase DNS label of at most 20 characters")
+        check_str(
+            "name",
+            self.name,
+            pattern=r"[a-z]([-a-z0-9]{0,18}[a-z0-9])?",
+            description="a lowercase DNS label of at most 20 characters",
+        )
         check_int("weight", self.weight, minimum=0, maximum=100)
         if self.image is not None:
             parse_image("image", self.image)
@@ -352,15 +364,27 @@ class ModelService(_Part):
             if not isinstance(getattr(self, key), part):
                 raise SpecError(key, f"must be a mapping with keys {', '.join(dataclass_keys(part))}")
         self._check_variants()
-        env = check_str_map("env", self.env, key_pattern=ENV_NAME_PATTERN,
-                            key_description="an environment variable name", scalars_to_str=True)
+        env = check_str_map(
+            "env",
+            self.env,
+            key_pattern=ENV_NAME_PATTERN,
+            key_description="an environment variable name",
+            scalars_to_str=True,
+        )
         for key in env:
             if SECRET_LOOKING_ENV.search(key):
                 raise SpecError(f"env.{key}", "looks like a credential; put it in `secrets` as a reference")
         object.__setattr__(self, "env", MappingProxyType(env))
         self._check_secrets(env)
-        tags = check_str_map("tags", self.tags, key_pattern=r"[\w.:/=+@ -]+", key_description="a tag key",
-                             max_key_length=128, max_value_length=256, scalars_to_str=True)
+        tags = check_str_map(
+            "tags",
+            self.tags,
+            key_pattern=r"[\w.:/=+@ -]+",
+            key_description="a tag key",
+            max_key_length=128,
+            max_value_length=256,
+            scalars_to_str=True,
+        )
         object.__setattr__(self, "tags", MappingProxyType(tags))
 
     def _check_variants(self) -> None:
@@ -450,8 +474,12 @@ class Target:
                 if self.region is not None:
                     raise SpecError("region", "does not apply to cloud 'kubernetes'; choose the cluster in options")
             else:
-                check_str("region", self.region, pattern=r"[a-z][a-z0-9-]{2,40}",
-                          description=f"a {self.cloud} region name such as {_EXAMPLE_REGION[self.cloud]}")
+                check_str(
+                    "region",
+                    self.region,
+                    pattern=r"[a-z][a-z0-9-]{2,40}",
+                    description=f"a {self.cloud} region name such as {_EXAMPLE_REGION[self.cloud]}",
+                )
             if not isinstance(self.options, Mapping):
                 raise SpecError("options", "must be a mapping of target-specific options")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
@@ -499,7 +527,9 @@ class StackSpec:
         seen: dict[str, int] = {}
         for index, target in enumerate(targets):
             if target.key in seen:
-                raise SpecError(f"{TARGETS_PATH}[{index}]",
-                                f"duplicates targets[{seen[target.key]}] ({target.key}); each target must differ")
+                raise SpecError(
+                    f"{TARGETS_PATH}[{index}]",
+                    f"duplicates targets[{seen[target.key]}] ({target.key}); each target must differ",
+                )
             seen[target.key] = index
         return cls(environment=environment, service=service, targets=targets)

@@ -32,7 +32,10 @@ class SpecError(ValueError):
         super().__init__(f"{path}: {reason}" if path else reason)
 
     def under(self, prefix: str) -> SpecError:
-        """The same error with its key path placed under ``prefix``."""
+        """The same error with its key path placed under ``prefix``; a path that already starts at a config
+        key (``modelport:service...``) is absolute and stays as it is."""
+        if ":" in self.path.split(".", 1)[0]:
+            return self
         return SpecError(join_path(prefix, self.path), self.reason)
 
 
@@ -57,7 +60,10 @@ class under:  # noqa: N801 - used as a context manager, reads like a clause
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         if isinstance(exc, SpecError):
-            raise exc.under(self.prefix) from None
+            moved = exc.under(self.prefix)
+            if moved is exc:
+                return False
+            raise moved from None
         return False
 
 

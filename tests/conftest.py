@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pulumi
 import pytest
 from pulumi.runtime.settings import reset_options
+from pulumi.runtime.stack import wait_for_rpcs
 
 from components.plan.mocks import CapturedResource, CapturingMonitor, MockContext, PlanMocks
 from components.spec import ModelService
@@ -54,6 +55,8 @@ def pulumi_mocks() -> Iterator[Captured]:
     try:
         yield Captured(monitor)
     finally:
+        # Settle RPCs a test left pending (e.g. one that raised before running a program).
+        loop.run_until_complete(wait_for_rpcs())
         reset_options()
         loop.close()
         asyncio.set_event_loop(None)

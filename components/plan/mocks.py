@@ -120,17 +120,21 @@ class PlanMocks(pulumi.runtime.Mocks):
             return None, {}
         package = args.typ.split(":", 1)[0]
         synthesize = _OUTPUTS.get(package)
-        outputs = synthesize(args.typ, args.name, inputs, self.context, _provider_key(args.provider)) if synthesize else {}
-        resource_id = outputs.pop("id", None) or args.resource_id or f"{args.name}-{fake_id(args.typ, args.name, length=8)}"
+        outputs = (
+            synthesize(args.typ, args.name, inputs, self.context, _provider_key(args.provider)) if synthesize else {}
+        )
+        resource_id = (
+            outputs.pop("id", None) or args.resource_id or f"{args.name}-{fake_id(args.typ, args.name, length=8)}"
+        )
         return resource_id, {**inputs, **outputs}
 
-    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: MockCallArgs) -> dict:
         handler = _INVOKES.get(args.token)
         if handler is None:
             raise UnmockedInvokeError(
                 f"the offline planner has no mock for invoke {args.token!r}; add one in components/plan/mock_outputs"
             )
-        return handler(dict(args.args), self.context, _provider_key(args.provider)), None
+        return handler(dict(args.args), self.context, _provider_key(args.provider))
 
 
 def _provider_key(provider_ref: str | None) -> str | None:

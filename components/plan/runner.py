@@ -52,8 +52,11 @@ class PolicyReport:
         return [v for v in self.violations if v.level == "mandatory"]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"violations": [v.as_dict() for v in self.violations], "evaluated": self.evaluated,
-                "unchecked": [v.as_dict() for v in self.unchecked]}
+        return {
+            "violations": [v.as_dict() for v in self.violations],
+            "evaluated": self.evaluated,
+            "unchecked": [v.as_dict() for v in self.unchecked],
+        }
 
 
 @dataclass
@@ -79,8 +82,14 @@ class Plan:
             "stack": self.stack,
             "project": self.project,
             "resources": [
-                {"urn": r.urn, "type": r.type, "name": r.name, "parent": r.parent, "custom": r.custom,
-                 "inputs": to_json_value(r.inputs)}
+                {
+                    "urn": r.urn,
+                    "type": r.type,
+                    "name": r.name,
+                    "parent": r.parent,
+                    "custom": r.custom,
+                    "inputs": to_json_value(r.inputs),
+                }
                 for r in self.resources
             ],
             "outputs": to_json_value(self.outputs),
@@ -170,10 +179,12 @@ def run_program(
             await collect_outputs()
 
         _sync_await(run_pulumi_func(main))
-        return Plan(project=project, stack=stack, resources=list(monitor.captured), outputs=outputs,
-                    config=config)
+        return Plan(project=project, stack=stack, resources=list(monitor.captured), outputs=outputs, config=config)
     finally:
         reset_options()
+        # Executor threads hold event loops of their own (the mock monitor creates them); stop the threads
+        # while file descriptors are still valid so those loops close cleanly.
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
         asyncio.set_event_loop(previous_loop)
 
@@ -191,8 +202,13 @@ def plan_stack(
         apply_override(config, files.project, key, value)
     main = files.main.resolve()
     with _program_context(files.directory):
-        plan = run_program(lambda: runpy.run_path(str(main), run_name="__main__"), project=files.project,
-                           stack=stack, config=config, secret_keys=files.secret_keys)
+        plan = run_program(
+            lambda: runpy.run_path(str(main), run_name="__main__"),
+            project=files.project,
+            stack=stack,
+            config=config,
+            secret_keys=files.secret_keys,
+        )
     plan.policy = (evaluate or evaluate_policies)(plan)
     return plan
 

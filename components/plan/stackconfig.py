@@ -51,7 +51,7 @@ def load_stack(stack: str, stack_dir: str | Path = "stacks") -> StackFiles:
         raise SpecError(f"{project_file}: name", "is required")
     stack_file = directory / f"Pulumi.{stack}.yaml"
     if not stack_file.is_file():
-        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
+        known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in directory.glob("Pulumi.*.yaml"))
         raise SpecError(str(stack_file), f"not found; stacks here: {', '.join(known) or 'none'}")
 
     config: dict[str, Any] = {}
@@ -77,8 +77,9 @@ def load_stack(stack: str, stack_dir: str | Path = "stacks") -> StackFiles:
     main = directory / (project_doc.get("main") or "__main__.py")
     if main.is_dir():
         main = main / "__main__.py"
-    return StackFiles(project=project, stack=stack, directory=directory, main=main, config=config,
-                      secret_keys=secret_keys)
+    return StackFiles(
+        project=project, stack=stack, directory=directory, main=main, config=config, secret_keys=secret_keys
+    )
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -102,7 +103,7 @@ def apply_override(config: dict[str, Any], project: str, key: str, value: Any) -
     if match is None:
         raise SpecError(f"--set {key}", "must start with a config key such as modelport:service")
     root = _qualify(project, match.group(0))
-    rest = key[match.end():]
+    rest = key[match.end() :]
     steps: list[str | int] = []
     position = 0
     while position < len(rest):

@@ -1,0 +1,663 @@
+"""ModelWorkload: the model service as hardened, autoscaled, zone-spread Kubernetes objects on any cluster."""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from ..base import ComponentArgs, merge_options
+from ..spec import ModelService, Target, Variant
+from ..validation import (
+    SpecError,
+    check_bool,
+    check_choice,
+    check_int,
+    check_optional_str,
+    check_str,
+    check_str_map,
+)
+
+__all__ = ["ModelWorkload", "ModelWorkloadArgs", "track_replicas"]
+
+DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+# The serving image's non-root user; any UID works, this one is what the image declares.
+RUN_AS_USER = 10001
+# preStop sleep lets endpoints and load balancers stop routing before SIGTERM; the server then drains
+# for up to GRACEFUL_TIMEOUT. The grace period covers both with a margin.
+PRESTOP_SECONDS = 5
+GRACEFUL_TIMEOUT_SECONDS = 8
+TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + GRACEFUL_TIMEOUT_SECONDS + 7
+GPU_RESOURCE = "nvidia.com/gpu"
+PSS_LEVEL = "restricted"
+
+
+def track_replicas(total: int, weights: Sequence[int]) -> list[int]:
+    """Split ``total`` replicas over tracks in proportion to their weights; every weighted track keeps one."""
+    counts = [max(1, math.floor(total * w / 100)) if w > 0 else 0 for w in weights]
+    # Hand leftover replicas to the heaviest tracks first so the split stays as close as possible.
+    leftover = total - sum(counts)
+    for index in sorted(range(len(weights)), key=lambda i: -weights[i]):
+        if leftover <= 0:
+            break
+        if weights[index] > 0:
+            counts[index] += 1
+            leftover -= 1
+    return counts
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelWorkloadArgs(ComponentArgs):
+    """Options of the in-cluster workload. Every default is the hardened one; each can be overridden.
+
+    namespace: namespace to create (or use, with ``create_namespace=False``); defaults to the service name.
+    service_account_annotations: cloud identity binding, e.g. ``eks.amazonaws.com/role-arn`` or
+        ``iam.gke.io/gcp-service-account`` or ``azure.workload.identity/client-id``.
+    pod_labels: extra pod labels, e.g. ``azure.workload.identity/use: "true"``.
+    ingress_class: IngressClass for the TLS Ingress created when ``exposure.domain`` is set.
+    ingress_namespace: namespace of the ingress controller, the only in-cluster caller allowed by default.
+    metrics_namespace: namespace allowed to scrape ``/metrics`` (Prometheus); None disables the allow rule.
+    concurrency_metric: per-pod metric the HPA targets when ``scaling.target_concurrency`` is set
+        (served by a custom-metrics adapter from the serving image's Prometheus gauge).
+    identity_egress: extra egress rules ``{cidr, port}`` for the cloud identity endpoint (EKS Pod Identity
+        agent, GKE metadata server).
+    gateway: ``{name, namespace}`` of a Gateway API Gateway; routes with exact per-track weights.
+    zone_spread: ``DoNotSchedule`` keeps replicas balanced over zones strictly; ``ScheduleAnyway`` prefers it.
+    tmp_size_mib: size limit of the writable ``/tmp`` emptyDir (the only writable path).
+    context: kubeconfig context of the target cluster (a stack's ``kubernetes`` target); None uses the
+        current context. From code, pass ``provider`` instead.
+    """
+
+    namespace: str | None = None
+    create_namespace: bool = True
+    service_account_annotations: Mapping[str, str] = field(default_factory=dict)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
+    ingress_class: str | None = None
+    ingress_namespace: str = "ingress-nginx"
+    ingress_annotations: Mapping[str, str] = field(default_factory=dict)
+    metrics_namespace: str | None = "monitoring"
+    concurrency_metric: str = "modelport_requests_in_flight"
+    identity_egress: Sequence[Mapping[str, Any]] = ()
+    gateway: Mapping[str, str] | None = None
+    zone_spread: str | None = None
+    tmp_size_mib: int = 1024
+    context: str | None = None
+    provider: k8s.Provider | None = None
+
+    CODE_ONLY: ClassVar[tuple[str, ...]] = ("provider",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.namespace is not None:
+            check_str("namespace", self.namespace, pattern=DNS_LABEL, description="a DNS label namespace name")
+        check_bool("create_namespace", self.create_namespace)
+        check_str_map("service_account_annotations", self.service_account_annotations)
+        check_str_map("pod_labels", self.pod_labels)
+        check_optional_str("ingress_class", self.ingress_class, pattern=DNS_LABEL, description="an IngressClass name")
+        check_str("ingress_namespace", self.ingress_namespace, pattern=DNS_LABEL, description="a namespace name")
+        check_str_map("ingress_annotations", self.ingress_annotations)
+        check_optional_str(
+            "metrics_namespace", self.metrics_namespace, pattern=DNS_LABEL, description="a namespace name"
+        )
+        check_str(
+            "concurrency_metric",
+            self.concurrency_metric,
+            pattern=r"[a-zA-Z_:][a-zA-Z0-9_:]*",
+            description="a Prometheus metric name",
+        )
+        for index, rule in enumerate(self.identity_egress):
+            _parse_egress(f"identity_egress[{index}]", rule)
+        if self.gateway is not None:
+            gateway = check_str_map("gateway", self.gateway)
+            for key in gateway:
+                if key not in ("name", "namespace"):
+                    raise SpecError(f"gateway.{key}", "unknown key; accepted keys: name, namespace")
+            if "name" not in gateway:
+                raise SpecError("gateway.name", "is required")
+        if self.zone_spread is not None:
+            check_choice("zone_spread", self.zone_spread, ("DoNotSchedule", "ScheduleAnyway"))
+        check_int("tmp_size_mib", self.tmp_size_mib, minimum=64, maximum=1_048_576)
+        check_optional_str("context", self.context, description="a kubeconfig context name")
+        if self.provider is not None and not isinstance(self.provider, k8s.Provider):
+            raise SpecError("provider", "must be a pulumi_kubernetes.Provider")
+        self._check_service(self.service)
+
+    def _check_service(self, service: ModelService) -> None:
+        exposure = service.exposure
+        path = "modelport:service"
+        for key, ref in service.secrets.items():
+            if ref.kind != "kubernetes":
+                raise SpecError(
+                    f"{path}.secrets.{key}",
+                    f"a Kubernetes workload reads secrets from Kubernetes Secrets: use k8s://<secret>/<key> "
+                    f"(got a {ref.kind} reference; sync it into the cluster with External Secrets or the "
+                    f"Secrets Store CSI driver)",
+                )
+        if exposure.domain and not exposure.certificate:
+            raise SpecError(
+                f"{path}.exposure.certificate", "the TLS Ingress for exposure.domain needs the name of its TLS Secret"
+            )
+        if exposure.public and not exposure.domain:
+            raise SpecError(
+                f"{path}.exposure.domain", "a public Kubernetes exposure is a TLS Ingress: set the hostname it serves"
+            )
+        if exposure.public and not self.ingress_class:
+            raise SpecError("ingress_class", "a public exposure needs the IngressClass of the public controller")
+        for index, caller in enumerate(exposure.allowed_callers):
+            _parse_caller(f"{path}.exposure.allowed_callers[{index}]", caller)
+        uri = service.model.artifact_uri if service.model else None
+        if uri is not None and not uri.startswith("gs://"):
+            raise SpecError(
+                f"{path}.model.artifact_uri",
+                "on Kubernetes the serving image loads a baked-in model or downloads a gs:// artifact "
+                f"(got {uri.split('://')[0]}://); bake the model into the image instead",
+            )
+        if len(service.tracks) > 1 and service.min_replicas < len(service.tracks):
+            raise SpecError(
+                f"{path}.scaling.min_replicas",
+                f"must be >= the number of variants ({len(service.tracks)}) so every track runs",
+            )
+
+    @property
+    def namespace_name(self) -> str:
+        return self.namespace or self.service.name
+
+
+def _parse_egress(path: str, rule: Any) -> tuple[str, int]:
+    if not isinstance(rule, Mapping) or set(rule) - {"cidr", "port"} or "cidr" not in rule or "port" not in rule:
+        raise SpecError(path, "must be a mapping with keys cidr, port")
+    try:
+        ipaddress.ip_network(rule["cidr"])
+    except (TypeError, ValueError):
+        raise SpecError(f"{path}.cidr", f"must be a CIDR such as 169.254.170.23/32 (got {rule['cidr']!r})") from None
+    return rule["cidr"], check_int(f"{path}.port", rule["port"], minimum=1, maximum=65535)
+
+
+def _parse_caller(path: str, caller: str) -> dict[str, Any]:
+    """A caller is a CIDR (ipBlock) or ``namespace/<name>`` (pods of that namespace)."""
+    if caller.startswith("namespace/"):
+        name = caller.removeprefix("namespace/")
+        check_str(path, name, pattern=DNS_LABEL, description="namespace/<namespace name>")
+        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
+    try:
+        network = ipaddress.ip_network(caller)
+    except ValueError:
+        raise SpecError(path, f"must be a CIDR or namespace/<name> on Kubernetes (got {caller!r})") from None
+    return {"ipBlock": {"cidr": str(network)}}
+
+
+class ModelWorkload(pulumi.ComponentResource):
+    """The model service on Kubernetes: restricted namespace, hardened pods, HPA, PDB, NetworkPolicies, TLS."""
+
+    args_type = ModelWorkloadArgs
+
+    namespace: str
+    service_account: k8s.core.v1.ServiceAccount
+    deployments: dict[str, k8s.apps.v1.Deployment]
+    service: k8s.core.v1.Service
+    endpoint: pulumi.Output[str]
+    identity: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ModelWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        extra: dict[str, Any] = {"providers": [args.provider]} if args.provider is not None else {}
+        super().__init__("modelport:kubernetes:ModelWorkload", name, None, merge_options(opts, **extra))
+        self._args = args
+        svc = args.service
+        ns = args.namespace_name
+        self.namespace = ns
+        child = pulumi.ResourceOptions(parent=self)
+        self.labels = {
+            "app.kubernetes.io/name": svc.name,
+            "app.kubernetes.io/instance": name,
+            "app.kubernetes.io/component": "model-server",
+            "app.kubernetes.io/managed-by": "modelport",
+        }
+        namespace_opts = child
+        if args.create_namespace:
+            self.namespace_resource = k8s.core.v1.Namespace(
+                f"{name}-ns",
+                metadata={"name": ns, "labels": {**self._pss_labels(), **self.labels}},
+                opts=child,
+            )
+            namespace_opts = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace_resource])
+
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa",
+            metadata=self._metadata(svc.name, annotations=dict(args.service_account_annotations)),
+            automount_service_account_token=False,
+            opts=namespace_opts,
+        )
+        self.deployments = {}
+        self.track_services = {}
+        self.autoscalers = {}
+        self.disruption_budgets = {}
+        tracks = svc.tracks
+        min_split = track_replicas(svc.min_replicas, [t.weight for t in tracks])
+        max_split = track_replicas(svc.scaling.max_replicas, [t.weight for t in tracks])
+        for track, min_replicas, max_replicas in zip(tracks, min_split, max_split, strict=True):
+            if track.weight == 0:
+                continue
+            self._track(
+                name,
+                track,
+                max(1, min_replicas),
+                max(max_replicas, min_replicas, 1),
+                namespace_opts,
+                single=len(tracks) == 1,
+            )
+
+        self.service = k8s.core.v1.Service(
+            f"{name}-svc",
+            metadata=self._metadata(svc.name),
+            spec={
+                "type": "ClusterIP",
+                "selector": self.labels,
+                "ports": [{"name": "http", "port": svc.port, "targetPort": "http", "protocol": "TCP"}],
+            },
+            opts=namespace_opts,
+        )
+        self.network_policies = self._network_policies(name, namespace_opts)
+        self.ingress = self._ingress(name, namespace_opts) if svc.exposure.domain and not args.gateway else None
+        self.route = self._http_route(name, namespace_opts) if args.gateway else None
+
+        if svc.exposure.domain:
+            self.endpoint = pulumi.Output.from_input(f"https://{svc.exposure.domain}")
+        else:
+            self.endpoint = pulumi.Output.from_input(f"http://{svc.name}.{ns}.svc.cluster.local:{svc.port}")
+        self.identity = pulumi.Output.from_input(f"system:serviceaccount:{ns}:{svc.name}")
+        self.register_outputs({"endpoint": self.endpoint, "identity": self.identity, "namespace": ns})
+
+    # --- metadata ---
+
+    def _pss_labels(self) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        for mode in ("enforce", "audit", "warn"):
+            labels[f"pod-security.kubernetes.io/{mode}"] = PSS_LEVEL
+            labels[f"pod-security.kubernetes.io/{mode}-version"] = "latest"
+        return labels
+
+    def _metadata(
+        self, name: str, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": {**self.labels, **(labels or {})}}
+        if annotations:
+            meta["annotations"] = dict(annotations)
+        return meta
+
+    # --- one weighted track: Deployment, per-track Service, HPA, PDB ---
+
+    def _track(
+        self,
+        name: str,
+        track: Variant,
+        min_replicas: int,
+        max_replicas: int,
+        opts: pulumi.ResourceOptions,
+        *,
+        single: bool,
+    ) -> None:
+        svc = self._args.service
+        track_name = svc.name if single else f"{svc.name}-{track.name}"
+        resource_name = name if single else f"{name}-{track.name}"
+        track_labels = {**self.labels, "modelport.dev/track": track.name}
+        self.deployments[track.name] = k8s.apps.v1.Deployment(
+            f"{resource_name}-deploy",
+            metadata=self._metadata(track_name, {"modelport.dev/track": track.name}),
+            spec={
+                "selector": {"matchLabels": track_labels},
+                "revisionHistoryLimit": 5,
+                "progressDeadlineSeconds": svc.health.startup_seconds + 300,
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": "25%"}},
+                # replicas is left to the HPA so `pulumi up` never fights the autoscaler.
+                "template": {
+                    "metadata": {
+                        "labels": {**track_labels, **dict(self._args.pod_labels)},
+                        "annotations": {
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(svc.port),
+                            "prometheus.io/path": "/metrics",
+                        },
+                    },
+                    "spec": self._pod_spec(track, track_labels),
+                },
+            },
+            opts=opts,
+        )
+        if not single:
+            self.track_services[track.name] = k8s.core.v1.Service(
+                f"{resource_name}-svc",
+                metadata=self._metadata(track_name, {"modelport.dev/track": track.name}),
+                spec={
+                    "type": "ClusterIP",
+                    "selector": track_labels,
+                    "ports": [{"name": "http", "port": svc.port, "targetPort": "http", "protocol": "TCP"}],
+                },
+                opts=opts,
+            )
+        self.autoscalers[track.name] = k8s.autoscaling.v2.HorizontalPodAutoscaler(
+            f"{resource_name}-hpa",
+            metadata=self._metadata(track_name),
+            spec={
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": track_name},
+                "minReplicas": min_replicas,
+                "maxReplicas": max_replicas,
+                "metrics": self._hpa_metrics(),
+                "behavior": {
+                    "scaleUp": {
+                        "stabilizationWindowSeconds": 0,
+                        "selectPolicy": "Max",
+                        "policies": [
+                            {"type": "Percent", "value": 100, "periodSeconds": 30},
+                            {"type": "Pods", "value": 4, "periodSeconds": 30},
+                        ],
+                    },
+                    # Model replicas are slow to start: scale down slowly to avoid flapping.
+                    "scaleDown": {
+                        "stabilizationWindowSeconds": 300,
+                        "selectPolicy": "Min",
+                        "policies": [{"type": "Percent", "value": 50, "periodSeconds": 60}],
+                    },
+                },
+            },
+            opts=opts,
+        )
+        self.disruption_budgets[track.name] = k8s.policy.v1.PodDisruptionBudget(
+            f"{resource_name}-pdb",
+            metadata=self._metadata(track_name),
+            spec={
+                "maxUnavailable": 1,
+                "selector": {"matchLabels": track_labels},
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+            },
+            opts=opts,
+        )
+
+    def _hpa_metrics(self) -> list[dict[str, Any]]:
+        scaling = self._args.service.scaling
+        metrics: list[dict[str, Any]] = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": scaling.target_cpu_percent},
+                },
+            }
+        ]
+        if scaling.target_concurrency is not None:
+            metrics.append(
+                {
+                    "type": "Pods",
+                    "pods": {
+                        "metric": {"name": self._args.concurrency_metric},
+                        "target": {"type": "AverageValue", "averageValue": str(scaling.target_concurrency)},
+                    },
+                }
+            )
+        return metrics
+
+    def _pod_spec(self, track: Variant, track_labels: Mapping[str, str]) -> dict[str, Any]:
+        svc = self._args.service
+        zone_spread = self._args.zone_spread or ("DoNotSchedule" if self._args.profile.zones >= 3 else "ScheduleAnyway")
+        spec: dict[str, Any] = {
+            "serviceAccountName": svc.name,
+            "automountServiceAccountToken": False,
+            "enableServiceLinks": False,
+            "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": RUN_AS_USER,
+                "runAsGroup": RUN_AS_USER,
+                "fsGroup": RUN_AS_USER,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "topology.kubernetes.io/zone",
+                    "whenUnsatisfiable": zone_spread,
+                    "labelSelector": {"matchLabels": dict(track_labels)},
+                    "matchLabelKeys": ["pod-template-hash"],
+                },
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": dict(track_labels)},
+                    "matchLabelKeys": ["pod-template-hash"],
+                },
+            ],
+            "containers": [self._container(track)],
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": f"{self._args.tmp_size_mib}Mi"}}],
+        }
+        if svc.resources.accelerator is not None:
+            spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+        return spec
+
+    def _container(self, track: Variant) -> dict[str, Any]:
+        svc = self._args.service
+        cpu = f"{int(round(svc.resources.cpu * 1000))}m"
+        memory = f"{svc.resources.memory_mib}Mi"
+        limits: dict[str, str] = {"cpu": cpu, "memory": memory}
+        requests: dict[str, str] = {"cpu": cpu, "memory": memory, "ephemeral-storage": "256Mi"}
+        if svc.resources.accelerator is not None:
+            limits[GPU_RESOURCE] = requests[GPU_RESOURCE] = str(svc.resources.accelerator.count)
+        limits["ephemeral-storage"] = f"{self._args.tmp_size_mib + 256}Mi"
+        env = [
+            {"name": "PORT", "value": str(svc.port)},
+            {"name": "MODEL_NAME", "value": svc.model.name},
+            {"name": "GRACEFUL_TIMEOUT", "value": str(GRACEFUL_TIMEOUT_SECONDS)},
+            {"name": "MODELPORT_TRACK", "value": track.name},
+        ]
+        if svc.model.artifact_uri:
+            env.append({"name": "AIP_STORAGE_URI", "value": svc.model.artifact_uri})
+        env += [{"name": k, "value": v} for k, v in svc.env.items()]
+        for key, ref in svc.secrets.items():
+            secret_name, secret_key = ref.kubernetes_parts
+            env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": secret_key}}})
+        period = 5
+        return {
+            "name": "model-server",
+            "image": svc.image_of(track),
+            "imagePullPolicy": "IfNotPresent",
+            "ports": [{"name": "http", "containerPort": svc.port, "protocol": "TCP"}],
+            "env": env,
+            "resources": {"requests": requests, "limits": limits},
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "privileged": False,
+                "readOnlyRootFilesystem": True,
+                "runAsNonRoot": True,
+                "capabilities": {"drop": ["ALL"]},
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "startupProbe": {
+                "httpGet": {"path": svc.health.live_path, "port": "http"},
+                "periodSeconds": period,
+                "timeoutSeconds": 2,
+                "failureThreshold": max(1, math.ceil(svc.health.startup_seconds / period)),
+            },
+            "readinessProbe": {
+                "httpGet": {"path": svc.health.ready_path, "port": "http"},
+                "periodSeconds": period,
+                "timeoutSeconds": 2,
+                "failureThreshold": 2,
+                "successThreshold": 1,
+            },
+            "livenessProbe": {
+                "httpGet": {"path": svc.health.live_path, "port": "http"},
+                "periodSeconds": 10,
+                "timeoutSeconds": 3,
+                "failureThreshold": 3,
+            },
+            "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        }
+
+    # --- network ---
+
+    def _network_policies(self, name: str, opts: pulumi.ResourceOptions) -> list[k8s.networking.v1.NetworkPolicy]:
+        args = self._args
+        svc = args.service
+        port = [{"port": svc.port, "protocol": "TCP"}]
+        sources: list[dict[str, Any]] = [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.ingress_namespace}}},
+        ]
+        sources += [_parse_caller("allowed_callers", c) for c in svc.exposure.allowed_callers]
+        policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-deny-all",
+                metadata=self._metadata("default-deny-all"),
+                spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+                opts=opts,
+            ),
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-callers",
+                metadata=self._metadata(f"{svc.name}-allow-callers"),
+                spec={
+                    "podSelector": {"matchLabels": self.labels},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": sources, "ports": port}],
+                },
+                opts=opts,
+            ),
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-dns",
+                metadata=self._metadata("allow-dns-egress"),
+                spec={
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [
+                                {
+                                    "namespaceSelector": {
+                                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                                    },
+                                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                                }
+                            ],
+                            "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}],
+                        }
+                    ],
+                },
+                opts=opts,
+            ),
+        ]
+        if args.metrics_namespace:
+            policies.append(
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-allow-metrics",
+                    metadata=self._metadata(f"{svc.name}-allow-metrics"),
+                    spec={
+                        "podSelector": {"matchLabels": self.labels},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [
+                            {
+                                "from": [
+                                    {
+                                        "namespaceSelector": {
+                                            "matchLabels": {"kubernetes.io/metadata.name": args.metrics_namespace}
+                                        }
+                                    }
+                                ],
+                                "ports": port,
+                            }
+                        ],
+                    },
+                    opts=opts,
+                )
+            )
+        egress: list[dict[str, Any]] = []
+        for index, rule in enumerate(args.identity_egress):
+            cidr, rule_port = _parse_egress(f"identity_egress[{index}]", rule)
+            egress.append({"to": [{"ipBlock": {"cidr": cidr}}], "ports": [{"port": rule_port, "protocol": "TCP"}]})
+        if svc.model.artifact_uri:
+            # Artifact download from cloud storage over HTTPS; link-local (instance metadata) stays closed.
+            egress.append(
+                {
+                    "to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}],
+                    "ports": [{"port": 443, "protocol": "TCP"}],
+                }
+            )
+        if egress:
+            policies.append(
+                k8s.networking.v1.NetworkPolicy(
+                    f"{name}-allow-egress",
+                    metadata=self._metadata(f"{svc.name}-allow-egress"),
+                    spec={"podSelector": {"matchLabels": self.labels}, "policyTypes": ["Egress"], "egress": egress},
+                    opts=opts,
+                )
+            )
+        return policies
+
+    def _ingress(self, name: str, opts: pulumi.ResourceOptions) -> k8s.networking.v1.Ingress:
+        svc = self._args.service
+        spec: dict[str, Any] = {
+            "tls": [{"hosts": [svc.exposure.domain], "secretName": svc.exposure.certificate}],
+            "rules": [
+                {
+                    "host": svc.exposure.domain,
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": svc.name, "port": {"name": "http"}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        }
+        if self._args.ingress_class:
+            spec["ingressClassName"] = self._args.ingress_class
+        return k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata=self._metadata(svc.name, annotations=dict(self._args.ingress_annotations)),
+            spec=spec,
+            opts=opts,
+        )
+
+    def _http_route(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        """Gateway API route with exact per-track weights (the Service-level split is by replica ratio)."""
+        svc = self._args.service
+        gateway = dict(self._args.gateway or {})
+        parent = {"name": gateway["name"], "sectionName": "https"}
+        if "namespace" in gateway:
+            parent["namespace"] = gateway["namespace"]
+        if len(svc.tracks) == 1:
+            backends = [{"name": svc.name, "port": svc.port, "weight": 100}]
+        else:
+            backends = [{"name": f"{svc.name}-{t.name}", "port": svc.port, "weight": t.weight} for t in svc.tracks]
+        spec: dict[str, Any] = {"parentRefs": [parent], "rules": [{"backendRefs": backends}]}
+        if svc.exposure.domain:
+            spec["hostnames"] = [svc.exposure.domain]
+        return k8s.apiextensions.CustomResource(
+            f"{name}-route",
+            api_version="gateway.networking.k8s.io/v1",
+            kind="HTTPRoute",
+            metadata=self._metadata(svc.name),
+            spec=spec,
+            opts=opts,
+        )
+
+    # --- catalog hook: a `kubernetes` target may name the kubeconfig context to use ---
+
+    @staticmethod
+    def provider_for_target(
+        resource_name: str,
+        service: ModelService,
+        target: Target,
+        options: Mapping[str, Any],
+        opts: pulumi.ResourceOptions | None,
+    ) -> tuple[k8s.Provider | None, dict[str, Any]]:
+        context = options.get("context")
+        if context is None:
+            return None, dict(options)
+        check_str(f"{target.path}.options.context", context, description="a kubeconfig context name")
+        return k8s.Provider(f"{resource_name}-k8s", context=context, opts=opts), dict(options)

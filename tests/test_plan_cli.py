@@ -1,0 +1,190 @@
+"""`modelport plan`: the JSON document's schema, exit codes 0/1/2, --set overrides and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from components import cli
+from components.plan import runner
+from components.plan.runner import PolicyReport, Violation
+
+ROOT = Path(__file__).resolve().parents[1]
+STACKS = ROOT / "stacks"
+SCHEMA = json.loads((ROOT / "components" / "plan" / "plan.schema.json").read_text())
+KUBERNETES_STACKS = ["dev", "staging", "prod"]
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["plan", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("stack", KUBERNETES_STACKS)
+def test_json_document_follows_the_schema(capsys, stack: str) -> None:
+    code, out, _ = run_cli(capsys, stack, "--stack-dir", str(STACKS), "--json", "-")
+    document = json.loads(out)  # stdout carries only JSON; the human report went to stderr
+    jsonschema.validate(document, SCHEMA)
+    assert code == 0
+    assert document["stack"] == stack and document["project"] == "modelport"
+    urns = {r["urn"] for r in document["resources"]}
+    for resource in document["resources"]:
+        assert (
+            resource["parent"] is None
+            or resource["parent"] in urns
+            or resource["parent"].endswith(f"pulumi:pulumi:Stack::modelport-{stack}")
+        )
+    kinds = {r["type"] for r in document["resources"]}
+    assert "modelport:kubernetes:ModelWorkload" in kinds and "kubernetes:apps/v1:Deployment" in kinds
+    assert document["outputs"]["environment"] == stack
+
+
+def test_json_to_a_file_and_human_report_on_stdout(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    code, out, _ = run_cli(capsys, "prod", "--stack-dir", str(STACKS), "--json", str(path))
+    assert code == 0
+    assert "ModelWorkload" in out and "resources" in out
+    jsonschema.validate(json.loads(path.read_text()), SCHEMA)
+
+
+def test_secret_config_values_are_masked(capsys, tmp_path: Path) -> None:
+    stack_dir = tmp_path / "stacks"
+    shutil.copytree(STACKS, stack_dir)
+    config = (stack_dir / "Pulumi.dev.yaml").read_text()
+    config += "  modelport:registry_token:\n    secure: v1:AAAAbmFjbA==\n"
+    (stack_dir / "Pulumi.dev.yaml").write_text(config)
+    # An unknown modelport key is refused even when it is a secret; the secret itself never leaks.
+    code, out, err = run_cli(capsys, "dev", "--stack-dir", str(stack_dir), "--json", "-")
+    assert code == 2
+    assert "modelport:registry_token: unknown key" in err
+    assert "AAAAbmFjbA" not in out + err
+
+
+def test_set_overrides_a_nested_key(capsys) -> None:
+    code, out, _ = run_cli(
+        capsys,
+        "prod",
+        "--stack-dir",
+        str(STACKS),
+        "--json",
+        "-",
+        "--set",
+        "modelport:service.scaling.max_replicas=40",
+        "--set",
+        "modelport:targets[0].options.namespace=churn-blue",
+    )
+    assert code == 0
+    document = json.loads(out)
+    hpa = next(r for r in document["resources"] if r["type"] == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
+    assert hpa["inputs"]["spec"]["maxReplicas"] == 40
+    assert hpa["inputs"]["metadata"]["namespace"] == "churn-blue"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            'modelport:targets=[{"cloud": "mars", "pattern": "vm"}]',
+            "modelport:targets[0].cloud: must be one of aws, gcp, azure, kubernetes (got 'mars')",
+        ),
+        (
+            'modelport:targets=[{"cloud": "kubernetes", "pattern": "serverless"}]',
+            "modelport:targets[0].pattern: cloud 'kubernetes' (an existing cluster) only supports pattern 'kubernetes'",
+        ),
+        (
+            'modelport:service.variants=[{"name": "a", "weight": 70}, {"name": "b", "weight": 20}]',
+            "modelport:service.variants: weights must sum to 100 (got 90: a=70, b=20)",
+        ),
+        (
+            "modelport:service.scaling.min_replicas=30",
+            "modelport:service.scaling.min_replicas: must be <= max_replicas",
+        ),
+        ("modelport:service.resources.cpu=-2", "modelport:service.resources.cpu: must be > 0 (got -2)"),
+        ("modelport:service.image=churn latest", "modelport:service.image: must be an OCI image reference"),
+        ("modelport:service.replicas=3", "modelport:service.replicas: unknown key; accepted keys:"),
+        ("modelport:targets[0].options.color=blue", "modelport:targets[0].options.color: unknown key"),
+        ("modelport:environment=qa", "modelport:environment: must be one of dev, staging, prod (got 'qa')"),
+        (
+            'modelport:targets=[{"cloud": "gcp", "pattern": "vm", "region": "europe-west4"}]',
+            "modelport:targets[0]: gcp/vm (modelport:gcp:MigService) is not available in this release",
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_message_naming_the_key(capsys, override: str, message: str) -> None:
+    code, out, err = run_cli(capsys, "prod", "--stack-dir", str(STACKS), "--set", override)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()] or [line for line in out.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert message in lines[0]
+    assert "Traceback" not in out + err
+
+
+def test_malformed_yaml_and_missing_stack_exit_2(capsys, tmp_path: Path) -> None:
+    stack_dir = tmp_path / "stacks"
+    shutil.copytree(STACKS, stack_dir)
+    (stack_dir / "Pulumi.broken.yaml").write_text("config:\n  modelport:service: {name: [unclosed\n")
+    code, out, err = run_cli(capsys, "broken", "--stack-dir", str(stack_dir))
+    assert code == 2 and "Pulumi.broken.yaml: is not valid YAML" in out + err
+    code, out, err = run_cli(capsys, "qa", "--stack-dir", str(stack_dir))
+    assert code == 2 and "Pulumi.qa.yaml: not found; stacks here:" in out + err
+    (stack_dir / "Pulumi.list.yaml").write_text("config:\n  modelport:service: [1, 2]\n  modelport:targets: []\n")
+    code, out, err = run_cli(capsys, "list", "--stack-dir", str(stack_dir))
+    assert code == 2 and "modelport:service: must be a mapping" in out + err
+
+
+def test_bad_set_syntax_exits_2(capsys) -> None:
+    code, out, err = run_cli(capsys, "dev", "--stack-dir", str(STACKS), "--set", "no-equals-sign")
+    assert code == 2 and "--set: expects KEY=VALUE" in out + err
+
+
+def test_mandatory_violation_exits_1_and_advisory_alone_exits_0(capsys, monkeypatch) -> None:
+    def judge(level: str):
+        def evaluate(plan):
+            urn = plan.resources[0].urn
+            return PolicyReport(violations=[Violation("example-rule", level, urn, "example finding")], evaluated=1)
+
+        return evaluate
+
+    monkeypatch.setattr(runner, "evaluate_policies", judge("mandatory"))
+    code, out, _ = run_cli(capsys, "dev", "--stack-dir", str(STACKS), "--json", "-")
+    assert code == 1
+    assert json.loads(out)["policy"]["violations"][0]["policy"] == "example-rule"
+    monkeypatch.setattr(runner, "evaluate_policies", judge("advisory"))
+    code, _, _ = run_cli(capsys, "dev", "--stack-dir", str(STACKS), "--json", "-")
+    assert code == 0
+
+
+def test_console_script_reports_errors_without_a_traceback(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "components.cli",
+            "plan",
+            "prod",
+            "--stack-dir",
+            str(STACKS),
+            "--set",
+            "modelport:service.resources.cpu=-1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "modelport:service.resources.cpu: must be > 0" in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_unknown_subcommand_exits_2(capsys) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["deploy", "prod"])
+    assert caught.value.code == 2
