@@ -14,7 +14,8 @@ from components import PROFILES, ModelService, SpecError, Target, deploy
 from components.kubernetes import ModelWorkload, ModelWorkloadArgs, track_replicas
 from components.kubernetes.workload import GRACEFUL_TIMEOUT_SECONDS, PRESTOP_SECONDS
 
-K8S_VERSION = "1.34.0"
+# The oldest minor the managed clouds still support in standard channels, and the newest schema available.
+K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
@@ -287,7 +288,8 @@ FULL = dict(
 
 
 @pytest.mark.parametrize("profile", ["dev", "prod"])
-def test_every_object_validates_against_the_kubernetes_schema(pulumi_mocks, profile) -> None:
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_every_object_validates_against_the_kubernetes_schema(pulumi_mocks, profile, version) -> None:
     build(
         pulumi_mocks,
         make_service(**FULL),
@@ -307,7 +309,7 @@ def test_every_object_validates_against_the_kubernetes_schema(pulumi_mocks, prof
         "Ingress",
     }
     for obj in objects:
-        kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 ALLOWED_VOLUME_KEYS = {
