@@ -110,8 +110,10 @@ def _print_plan(plan: Any, console: Console) -> None:
     console.print(counts)
 
     report = plan.policy
-    if report.evaluated == 0:
-        console.print("policy: no policy pack evaluated")
+    if report.skipped:
+        console.print(f"policy: not evaluated: {report.skipped}")
+    elif report.evaluated == 0:
+        console.print("policy: no rule applied to this stack")
     else:
         mandatory = len(report.mandatory)
         advisory = len(report.violations) - mandatory

@@ -188,3 +188,24 @@ def test_unknown_subcommand_exits_2(capsys) -> None:
     with pytest.raises(SystemExit) as caught:
         cli.main(["deploy", "prod"])
     assert caught.value.code == 2
+
+
+def test_without_the_policy_extra_the_report_says_it_was_skipped(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'pulumi_policy':\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import importlib.util\n"
+        "importlib.util.find_spec = (lambda f: lambda name, *a: None if name == 'pulumi_policy' else f(name, *a))("
+        "importlib.util.find_spec)\n"
+        "from components.cli import main\n"
+        f"sys.exit(main(['plan', 'dev', '--stack-dir', {str(STACKS)!r}, '--json', '-']))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    policy = json.loads(result.stdout)["policy"]
+    assert policy["evaluated"] == 0 and "pip install 'modelport[policy]'" in policy["skipped"]
+    assert "policy: not evaluated" in result.stderr

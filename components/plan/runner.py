@@ -46,17 +46,22 @@ class PolicyReport:
     evaluated: int = 0
     # Checks that saw unknown (computed) values and could not be decided offline.
     unchecked: list[Violation] = field(default_factory=list)
+    # Why the pack did not run at all (its extra is not installed); None when it ran.
+    skipped: str | None = None
 
     @property
     def mandatory(self) -> list[Violation]:
         return [v for v in self.violations if v.level == "mandatory"]
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "violations": [v.as_dict() for v in self.violations],
             "evaluated": self.evaluated,
             "unchecked": [v.as_dict() for v in self.unchecked],
         }
+        if self.skipped:
+            document["skipped"] = self.skipped
+        return document
 
 
 @dataclass
@@ -216,11 +221,10 @@ def plan_stack(
 def evaluate_policies(plan: Plan) -> PolicyReport:
     """The policy hook: the policy pack's offline evaluator judges the plan.
 
-    The policy-pack issue fills ``components.plan.policy``; until it exists the report is empty and
-    ``evaluated`` is 0, which the CLI prints as "no policy pack installed".
+    Without the ``policy`` extra the report says it was skipped and why; nothing is judged silently.
     """
-    if importlib.util.find_spec("components.plan.policy") is None:
-        return PolicyReport()
+    if importlib.util.find_spec("pulumi_policy") is None:
+        return PolicyReport(skipped="the policy pack needs pulumi-policy: pip install 'modelport[policy]'")
     from .policy import evaluate_plan
 
     return evaluate_plan(plan)
