@@ -106,14 +106,16 @@ def deploy(
     component = load_component(target.cloud, target.pattern, target.path)
     service = profile.apply(service)
     args_type = component.args_type  # type: ignore[attr-defined]
-    provider_factory = getattr(component, "provider_for_target", None)
-    options = dict(target.options)
+    # Every option is validated before anything is registered, the provider included.
+    args = args_type.from_options(
+        service=service, profile=profile, options=dict(target.options), path=f"{target.path}.options"
+    )
     resource_name = name or f"{service.name}-{target.key}"
+    provider_factory = getattr(component, "provider_for_target", None)
     if provider_factory is not None:
-        provider, options = provider_factory(resource_name, service, target, options, opts)
+        provider = provider_factory(resource_name, args, target, opts)
         if provider is not None:
             opts = pulumi.ResourceOptions.merge(
                 opts or pulumi.ResourceOptions(), pulumi.ResourceOptions(providers=[provider])
             )
-    args = args_type.from_options(service=service, profile=profile, options=options, path=f"{target.path}.options")
     return component(resource_name, args, opts)

@@ -651,13 +651,11 @@ class ModelWorkload(pulumi.ComponentResource):
     @staticmethod
     def provider_for_target(
         resource_name: str,
-        service: ModelService,
+        args: ModelWorkloadArgs,
         target: Target,
-        options: Mapping[str, Any],
         opts: pulumi.ResourceOptions | None,
-    ) -> tuple[k8s.Provider | None, dict[str, Any]]:
-        context = options.get("context")
-        if context is None:
-            return None, dict(options)
-        check_str(f"{target.path}.options.context", context, description="a kubeconfig context name")
-        return k8s.Provider(f"{resource_name}-k8s", context=context, opts=opts), dict(options)
+    ) -> k8s.Provider | None:
+        """The provider for a stack's ``kubernetes`` target: the named kubeconfig context, or the ambient one."""
+        if args.context is None:
+            return None
+        return k8s.Provider(f"{resource_name}-k8s", context=args.context, opts=opts)
