@@ -1,0 +1,116 @@
+"""CloudWatch alarms every pattern raises: the 5xx error rate and the p99 latency of the model service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from .naming import stack_unique_name
+
+__all__ = ["ServiceMetrics", "service_alarms"]
+
+PERIOD_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class ServiceMetrics:
+    """Where a pattern's request metrics live in CloudWatch.
+
+    ``error_metrics`` are summed and divided by ``request_metric`` for the error rate. ``latency_scale``
+    converts the threshold in milliseconds into the latency metric's own unit.
+    """
+
+    namespace: str
+    dimensions: Mapping[str, pulumi.Input[str]]
+    request_metric: str
+    error_metrics: Sequence[str]
+    latency_metric: str
+    latency_scale: float = 1.0
+    label: str = ""
+
+
+def service_alarms(
+    name: str,
+    metrics: ServiceMetrics,
+    *,
+    error_rate_percent: float,
+    p99_latency_ms: int,
+    actions: Sequence[str],
+    parent: pulumi.Resource,
+) -> tuple[aws.cloudwatch.MetricAlarm, aws.cloudwatch.MetricAlarm]:
+    """An error-rate alarm (metric math over sums) and a p99 latency alarm; missing data is not breaching."""
+    opts = pulumi.ResourceOptions(parent=parent)
+    dims = dict(metrics.dimensions)
+    queries = [
+        {
+            "id": f"e{i}",
+            "return_data": False,
+            "metric": {
+                "namespace": metrics.namespace,
+                "metric_name": metric,
+                "dimensions": dims,
+                "period": PERIOD_SECONDS,
+                "stat": "Sum",
+            },
+        }
+        for i, metric in enumerate(metrics.error_metrics)
+    ]
+    queries.append(
+        {
+            "id": "requests",
+            "return_data": False,
+            "metric": {
+                "namespace": metrics.namespace,
+                "metric_name": metrics.request_metric,
+                "dimensions": dims,
+                "period": PERIOD_SECONDS,
+                "stat": "Sum",
+            },
+        }
+    )
+    errors = " + ".join(f"FILL(e{i}, 0)" for i in range(len(metrics.error_metrics)))
+    queries.append(
+        {
+            "id": "error_rate",
+            "return_data": True,
+            "label": "5xx error rate (%)",
+            "expression": f"IF(requests > 0, 100 * ({errors}) / requests, 0)",
+        }
+    )
+    suffix = f"-{metrics.label}" if metrics.label else ""
+    error_alarm = aws.cloudwatch.MetricAlarm(
+        f"{name}{suffix}-5xx-rate",
+        name=stack_unique_name(f"{name}{suffix}-5xx-rate", 255),
+        alarm_description=f"More than {error_rate_percent}% of requests to {name}{suffix} failed with 5xx.",
+        comparison_operator="GreaterThanThreshold",
+        threshold=error_rate_percent,
+        evaluation_periods=5,
+        datapoints_to_alarm=3,
+        metric_queries=queries,
+        treat_missing_data="notBreaching",
+        alarm_actions=list(actions),
+        ok_actions=list(actions),
+        opts=opts,
+    )
+    latency_alarm = aws.cloudwatch.MetricAlarm(
+        f"{name}{suffix}-p99-latency",
+        name=stack_unique_name(f"{name}{suffix}-p99-latency", 255),
+        alarm_description=f"p99 latency of {name}{suffix} above {p99_latency_ms} ms.",
+        namespace=metrics.namespace,
+        metric_name=metrics.latency_metric,
+        dimensions=dims,
+        extended_statistic="p99",
+        period=PERIOD_SECONDS,
+        comparison_operator="GreaterThanThreshold",
+        threshold=p99_latency_ms * metrics.latency_scale,
+        evaluation_periods=5,
+        datapoints_to_alarm=3,
+        treat_missing_data="notBreaching",
+        alarm_actions=list(actions),
+        ok_actions=list(actions),
+        opts=opts,
+    )
+    return error_alarm, latency_alarm

@@ -1,0 +1,363 @@
+"""The Application Load Balancer in front of the vm and container patterns: TLS 1.3 policy, weighted tracks, logs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from ..spec import ModelService
+from ..validation import SpecError, check_optional_str
+from .alarms import ServiceMetrics
+from .checks import ACM_CERTIFICATE_ARN, ServiceSpecError
+from .foundation import Foundation, tls_only_statement
+from .iam import AwsContext, policy_document, statement
+from .naming import physical_name, stack_unique_name
+from .pattern import PatternArgs
+
+__all__ = ["TLS_POLICY", "AlbArgs", "LoadBalancer", "Track", "elb_log_principals"]
+
+# TLS 1.3 and 1.2 only, with post-quantum key exchange; the provider's default policy still allows TLS 1.0.
+TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
+
+# Regions opened before August 2022 deliver ALB access logs from a regional ELB account (AWS documents these
+# accounts under "Attach a policy to your S3 bucket"); newer regions use the log-delivery service principal.
+_ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-southeast-3": "589379963580",
+    "ap-south-1": "718504428378",
+    "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+    "us-gov-west-1": "048591011584",
+    "us-gov-east-1": "190560391635",
+    "cn-north-1": "638102146993",
+    "cn-northwest-1": "037604701340",
+}
+ACCESS_LOG_PREFIX = "alb"
+
+
+def elb_log_principals(region: str, partition: str) -> list[dict[str, str]]:
+    principals = [{"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}]
+    account = _ELB_LOG_ACCOUNTS.get(region)
+    if account is not None:
+        principals.append({"AWS": f"arn:{partition}:iam::{account}:root"})
+    return principals
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlbArgs(PatternArgs):
+    """Options of the patterns served through the ALB (vm, container).
+
+    certificate_arn: the ACM certificate of this target's region for the HTTPS listener. It overrides
+        ``exposure.certificate``, which can name only one region's certificate for all targets.
+    """
+
+    certificate_arn: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_optional_str(
+            "certificate_arn",
+            self.certificate_arn,
+            pattern=ACM_CERTIFICATE_ARN,
+            description="an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)",
+        )
+
+    def _check_load_balancer(self, pattern: str) -> None:
+        exposure = self.service.exposure
+        if (
+            self.certificate_arn is None
+            and exposure.certificate is not None
+            and not re.fullmatch(ACM_CERTIFICATE_ARN, exposure.certificate)
+        ):
+            raise ServiceSpecError(
+                "exposure.certificate",
+                f"{pattern} terminates TLS on its load balancer with an ACM certificate: "
+                "use its ARN (arn:aws:acm:<region>:<account>:certificate/<id>), or set the "
+                "target option certificate_arn",
+            )
+        if exposure.public and self.certificate is None:
+            raise ServiceSpecError(
+                "exposure.certificate",
+                f"a public {pattern} terminates TLS on its load balancer: set the ACM "
+                "certificate ARN (or the target option certificate_arn)",
+            )
+        if exposure.public and self.vpc_id is not None and not self.public_subnet_ids:
+            raise SpecError("public_subnet_ids", "a public load balancer in your VPC needs its public subnets")
+
+    @property
+    def certificate(self) -> str | None:
+        """The listener certificate: the target's own, else the service's."""
+        return self.certificate_arn or self.service.exposure.certificate
+
+
+@dataclass(frozen=True)
+class Track:
+    """One weighted version behind the listener."""
+
+    name: str
+    weight: int
+
+
+class LoadBalancer:
+    """Builds the ALB, its security group, access-log bucket, target groups (one per track) and listeners.
+
+    The resources are children of ``parent`` (the pattern component) and named from ``name``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        parent: pulumi.Resource,
+        foundation: Foundation,
+        service: ModelService,
+        tracks: Sequence[Track],
+        target_type: str,
+        target_security_group: aws.ec2.SecurityGroup,
+        caller_cidrs: Sequence[str],
+        certificate: str | None,
+        deletion_protection: bool,
+        log_retention_days: int,
+    ) -> None:
+        self._name = name
+        self._parent = parent
+        self._child = pulumi.ResourceOptions(parent=parent)
+        ctx = foundation.context
+        exposure = service.exposure
+        public = exposure.public
+        assert foundation.vpc_id is not None
+
+        self.security_group = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            vpc_id=foundation.vpc_id,
+            description=f"{'Public' if public else 'Internal'} load balancer of {name}",
+            opts=self._child,
+        )
+        sources: list[pulumi.Input[str]] = list(caller_cidrs) or [foundation.vpc_cidr]  # type: ignore[list-item]
+        listener_ports = [443, 80] if certificate else [80]
+        for index, cidr in enumerate(sources):
+            for port in listener_ports:
+                aws.vpc.SecurityGroupIngressRule(
+                    f"{name}-alb-in-{port}-{index}",
+                    security_group_id=self.security_group.id,
+                    ip_protocol="tcp",
+                    from_port=port,
+                    to_port=port,
+                    cidr_ipv4=cidr,
+                    description="allowed callers",
+                    opts=self._child,
+                )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-targets",
+            security_group_id=self.security_group.id,
+            ip_protocol="tcp",
+            from_port=service.port,
+            to_port=service.port,
+            referenced_security_group_id=target_security_group.id,
+            description="to the model servers",
+            opts=self._child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-targets-from-alb",
+            security_group_id=target_security_group.id,
+            ip_protocol="tcp",
+            from_port=service.port,
+            to_port=service.port,
+            referenced_security_group_id=self.security_group.id,
+            description="from the load balancer",
+            opts=self._child,
+        )
+
+        self.log_bucket = self._access_log_bucket(ctx, deletion_protection, log_retention_days)
+        subnets = foundation.public_subnet_ids if public else foundation.private_subnet_ids
+        self.alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            name=stack_unique_name(service.name, 32, salt=(name, "public" if public else "internal")),
+            load_balancer_type="application",
+            internal=not public,
+            subnets=subnets,
+            security_groups=[self.security_group.id],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=deletion_protection,
+            desync_mitigation_mode="strictest",
+            idle_timeout=120,
+            access_logs={"bucket": self.log_bucket.bucket, "prefix": ACCESS_LOG_PREFIX, "enabled": True},
+            opts=pulumi.ResourceOptions(parent=parent, depends_on=[self._log_policy]),
+        )
+
+        health = service.health
+        self.target_groups: dict[str, aws.lb.TargetGroup] = {}
+        for track in tracks:
+            self.target_groups[track.name] = aws.lb.TargetGroup(
+                f"{name}-tg-{track.name}",
+                name=stack_unique_name(
+                    f"{service.name}-{track.name}",
+                    32,
+                    salt=(name, target_type, str(service.port), "public" if public else "internal"),
+                ),
+                port=service.port,
+                protocol="HTTP",
+                protocol_version="HTTP1",
+                target_type=target_type,
+                vpc_id=foundation.vpc_id,
+                deregistration_delay="30",
+                load_balancing_algorithm_type="least_outstanding_requests",
+                health_check={
+                    "enabled": True,
+                    "path": health.ready_path,
+                    "protocol": "HTTP",
+                    "port": "traffic-port",
+                    "matcher": "200",
+                    "interval": 10,
+                    "timeout": 5,
+                    "healthy_threshold": 2,
+                    "unhealthy_threshold": 3,
+                },
+                opts=self._child,
+            )
+        forward = {
+            "type": "forward",
+            "forward": {"target_groups": [{"arn": self.target_groups[t.name].arn, "weight": t.weight} for t in tracks]},
+        }
+        self.https_listener: aws.lb.Listener | None = None
+        if certificate:
+            self.https_listener = aws.lb.Listener(
+                f"{name}-https",
+                load_balancer_arn=self.alb.arn,
+                port=443,
+                protocol="HTTPS",
+                ssl_policy=TLS_POLICY,
+                certificate_arn=certificate,
+                default_actions=[forward],
+                opts=self._child,
+            )
+            self.http_listener = aws.lb.Listener(
+                f"{name}-http-redirect",
+                load_balancer_arn=self.alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[
+                    {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}}
+                ],
+                opts=self._child,
+            )
+            host = exposure.domain or None
+            self.url = (
+                pulumi.Output.from_input(f"https://{host}")
+                if host
+                else pulumi.Output.concat("https://", self.alb.dns_name)
+            )
+        else:
+            # Private and without a certificate: plain HTTP inside the VPC (the policy pack flags it in prod).
+            self.http_listener = aws.lb.Listener(
+                f"{name}-http",
+                load_balancer_arn=self.alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[forward],
+                opts=self._child,
+            )
+            self.url = pulumi.Output.concat("http://", self.alb.dns_name)
+        self.listener = self.https_listener or self.http_listener
+
+    def metrics(self) -> ServiceMetrics:
+        """Request metrics of the whole load balancer: target and ELB 5xx over all requests, target latency."""
+        return ServiceMetrics(
+            namespace="AWS/ApplicationELB",
+            dimensions={"LoadBalancer": self.alb.arn_suffix},
+            request_metric="RequestCount",
+            error_metrics=("HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"),
+            latency_metric="TargetResponseTime",
+            latency_scale=0.001,
+        )
+
+    def _access_log_bucket(self, ctx: AwsContext, deletion_protection: bool, retention_days: int) -> aws.s3.Bucket:
+        name = self._name
+        bucket = aws.s3.Bucket(
+            f"{name}-alb-logs",
+            bucket_prefix=physical_name(f"{name}-alb-logs", 36, suffix="-"),
+            force_destroy=not deletion_protection,
+            opts=self._child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-alb-logs-ownership",
+            bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=self._child,
+        )
+        block = aws.s3.BucketPublicAccessBlock(
+            f"{name}-alb-logs-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=self._child,
+        )
+        # ALB access logs support only SSE-S3; SSE-KMS buckets silently receive nothing.
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-alb-logs-encryption",
+            bucket=bucket.id,
+            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+            opts=self._child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-alb-logs-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=self._child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-alb-logs-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "id": "expire-access-logs",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "expiration": {"days": retention_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": 7},
+                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+                }
+            ],
+            opts=self._child,
+        )
+        log_objects = pulumi.Output.concat(bucket.arn, f"/{ACCESS_LOG_PREFIX}/AWSLogs/", ctx.account_id, "/*")
+        policy = (
+            pulumi.Output.all(ctx.region, ctx.partition)
+            .apply(
+                lambda rp: [
+                    statement(f"AllowAccessLogDelivery{index}", ["s3:PutObject"], log_objects, principal=principal)
+                    for index, principal in enumerate(elb_log_principals(rp[0], rp[1]))
+                ]
+            )
+            .apply(lambda delivery: policy_document([tls_only_statement(bucket.arn), *delivery]))
+        )
+        self._log_policy = aws.s3.BucketPolicy(
+            f"{name}-alb-logs-policy",
+            bucket=bucket.id,
+            policy=policy,
+            opts=pulumi.ResourceOptions(parent=self._parent, depends_on=[block]),
+        )
+        return bucket
