@@ -81,7 +81,7 @@ class ModelWorkloadArgs(ComponentArgs):
     ingress_namespace: str = "ingress-nginx"
     ingress_annotations: Mapping[str, str] = field(default_factory=dict)
     metrics_namespace: str | None = "monitoring"
-    concurrency_metric: str = "modelport_requests_in_flight"
+    concurrency_metric: str = "modelport_in_flight_requests"
     identity_egress: Sequence[Mapping[str, Any]] = ()
     gateway: Mapping[str, str] | None = None
     zone_spread: str | None = None
