@@ -1,0 +1,245 @@
+"""Reading engine property bags safely: paths, lists, booleans, images, IAM documents and secret-looking text."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy.proxy import UnknownValueError
+
+__all__ = [
+    "UNKNOWN",
+    "is_set",
+    "peek",
+    "SECRET_NAME",
+    "decode_text",
+    "get",
+    "has_digest",
+    "image_refs_in_text",
+    "is_false",
+    "is_true",
+    "is_zero",
+    "items",
+    "number",
+    "parse_json",
+    "policy_statements",
+    "secret_findings",
+    "strings",
+]
+
+# Property bags arrive as Mappings and Sequences (CrossGuard wraps them in proxies that raise on unknown
+# values), so every helper tests for the abstract types, never dict or list.
+
+
+def get(value: Any, *keys: str | int, default: Any = None) -> Any:
+    """``value[k1][k2]...`` where each step exists, else ``default``. Keys may contain dots."""
+    current = value
+    for key in keys:
+        if isinstance(key, int):
+            if not is_list(current) or not -len(current) <= key < len(current):
+                return default
+            current = current[key]
+        else:
+            if not isinstance(current, Mapping):
+                return default
+            current = current.get(key)
+        if current is None:
+            return default
+    return current
+
+
+class _Unknown:
+    """A value computed during the deployment: known to be set, not what it will be."""
+
+    def __repr__(self) -> str:
+        return "<unknown>"
+
+
+UNKNOWN = _Unknown()
+
+
+def peek(value: Any, *keys: str | int, default: Any = None) -> Any:
+    """Like ``get``, but a final value that is unknown during the preview comes back as UNKNOWN.
+
+    Use it where "set to something computed" is enough, e.g. a KMS key ARN that another resource in the same
+    stack will produce; unknown structure on the way there still raises, as it would for any rule.
+    """
+    *path, last = keys
+    container = get(value, *path) if path else value
+    if container is None:
+        return default
+    try:
+        found = get(container, last)
+    except UnknownValueError:
+        return UNKNOWN
+    return default if found is None else found
+
+
+def is_set(value: Any, *keys: str | int) -> bool:
+    """Whether the property at ``keys`` is set: present and non-empty, or computed (unknown) at preview."""
+    found = peek(value, *keys)
+    return found is UNKNOWN or bool(found)
+
+
+def is_list(value: Any) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
+def items(value: Any) -> list[Any]:
+    """A list property as a list: [] when unset, and a lone value as a one-item list."""
+    if value is None:
+        return []
+    if is_list(value):
+        return [value[i] for i in range(len(value))]
+    return [value]
+
+
+def strings(value: Any) -> list[str]:
+    return [str(v) for v in items(value) if v is not None]
+
+
+def is_true(value: Any) -> bool:
+    """True for ``True`` and for the string "true" (some providers, e.g. launch templates, use strings)."""
+    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
+
+
+def is_false(value: Any) -> bool:
+    return value is False or (isinstance(value, str) and value.strip().lower() == "false")
+
+
+def number(value: Any) -> float | None:
+    """A numeric property as a float; numeric strings (Azure capacities) count, anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def is_zero(value: Any) -> bool:
+    """0, 0.0 (numbers arrive as floats from the engine), "0" or "0%"."""
+    if isinstance(value, str):
+        return value.strip() in ("0", "0%")
+    return number(value) == 0
+
+
+def parse_json(value: Any) -> Any:
+    """A JSON-encoded property (IAM documents, ECS container definitions) decoded; mappings pass through."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def has_digest(image: Any) -> bool:
+    """Whether an OCI reference is pinned by a sha256 digest."""
+    return isinstance(image, str) and bool(_DIGEST.search(image.strip()))
+
+
+# An OCI reference following a container-runtime verb or key in scripts and cloud-init.
+_IMAGE_IN_TEXT = re.compile(
+    r"(?:docker|podman|nerdctl|ctr)\s+(?:run|pull|create)\b[^\n]*?\s(?P<a>[a-z0-9.-]+(?::\d+)?/[\w./-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)"
+    r"|\bimage\s*[:=]\s*[\"']?(?P<b>[a-z0-9.-]+(?::\d+)?/[\w./-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)",
+    re.IGNORECASE,
+)
+
+
+def image_refs_in_text(text: str) -> list[str]:
+    """The container images a startup script or cloud-init document runs or pulls."""
+    return [m.group("a") or m.group("b") for m in _IMAGE_IN_TEXT.finditer(text)]
+
+
+def decode_text(value: Any) -> str:
+    """User data as text: base64 and gzip are undone when present, plain text is returned as is."""
+    if not isinstance(value, str):
+        return ""
+    raw = value.strip()
+    if raw and re.fullmatch(r"[A-Za-z0-9+/=\s]+", raw) and len(raw) % 4 == 0:
+        try:
+            data = base64.b64decode(raw, validate=False)
+        except (binascii.Error, ValueError):
+            data = b""
+        if data.startswith(b"\x1f\x8b"):
+            try:
+                data = gzip.decompress(data)
+            except OSError:
+                data = b""
+        text = data.decode("utf-8", errors="replace") if data else ""
+        if text and _mostly_printable(text):
+            return text
+    return value
+
+
+def _mostly_printable(text: str) -> bool:
+    printable = sum(1 for ch in text if ch.isprintable() or ch in "\n\r\t")
+    return printable >= 0.95 * len(text)
+
+
+# Environment or setting names that almost always carry a credential.
+SECRET_NAME = re.compile(
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY|CONNECTION_?STRING|AUTH)",
+    re.IGNORECASE,
+)
+_SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
+    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
+    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
+    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("an Azure storage account key", re.compile(r"AccountKey=[A-Za-z0-9+/=]{40,}")),
+    (
+        "a credential assignment",
+        re.compile(
+            r"(?i)\b[\w-]*(?:password|passwd|secret|api[_-]?key|access[_-]?key|token)[\w-]*\s*[:=]\s*"
+            r"[\"']?(?!\$\{|\$\(|\{\{|<)[^\s\"']{8,}"
+        ),
+    ),
+)
+
+
+def secret_findings(text: str) -> list[str]:
+    """What secret-looking content ``text`` holds, described without quoting the secret."""
+    return [label for label, pattern in _SECRET_VALUES if pattern.search(text)]
+
+
+def policy_statements(document: Any) -> list[Mapping[str, Any]]:
+    """The statements of an IAM / resource policy document given as JSON text or a mapping."""
+    doc = parse_json(document)
+    if not isinstance(doc, Mapping):
+        return []
+    statements = doc.get("Statement")
+    if isinstance(statements, Mapping):
+        return [statements]
+    return [s for s in items(statements) if isinstance(s, Mapping)]
+
+
+def statement_values(statement: Mapping[str, Any], key: str) -> list[str]:
+    """``Action``/``Resource`` (and their ``Not`` forms) of a statement as a list of strings."""
+    return strings(statement.get(key))
+
+
+def principals(statement: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(kind, principal) pairs of a statement; a bare ``"*"`` principal is ("*", "*")."""
+    principal = statement.get("Principal")
+    if isinstance(principal, str):
+        yield ("*" if principal == "*" else "AWS", principal)
+        return
+    if isinstance(principal, Mapping):
+        for kind in principal:
+            for value in strings(principal.get(kind)):
+                yield (str(kind), value)
