@@ -155,6 +155,8 @@ class EcsService(pulumi.ComponentResource):
             certificate=args.certificate,
             deletion_protection=args.profile.deletion_protection,
             log_retention_days=args.retention_days,
+            web_acl_arn=args.web_acl_arn,
+            waf_rate_limit=args.waf_rate_limit,
         )
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []
         if args.alarms_enabled:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from ..spec import ModelService
-from ..validation import SpecError, check_optional_str
+from ..validation import SpecError, check_int, check_optional_str
 from .alarms import ServiceMetrics
-from .checks import ACM_CERTIFICATE_ARN, ServiceSpecError
+from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError
 from .foundation import Foundation, tls_only_statement
 from .iam import AwsContext, policy_document, statement
 from .naming import physical_name, stack_unique_name
@@ -70,9 +71,14 @@ class AlbArgs(PatternArgs):
 
     certificate_arn: the ACM certificate of this target's region for the HTTPS listener. It overrides
         ``exposure.certificate``, which can name only one region's certificate for all targets.
+    web_acl_arn: an existing regional WAFv2 web ACL for an internet-facing load balancer. None creates one
+        with the AWS managed common, known-bad-inputs and IP-reputation rule groups and a per-IP rate limit.
+    waf_rate_limit: requests per 5 minutes from one IP before the created web ACL blocks it.
     """
 
     certificate_arn: str | None = None
+    web_acl_arn: str | None = None
+    waf_rate_limit: int = 2000
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -82,6 +88,13 @@ class AlbArgs(PatternArgs):
             pattern=ACM_CERTIFICATE_ARN,
             description="an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)",
         )
+        check_optional_str(
+            "web_acl_arn",
+            self.web_acl_arn,
+            pattern=WAF_WEB_ACL_ARN,
+            description="a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)",
+        )
+        check_int("waf_rate_limit", self.waf_rate_limit, minimum=100, maximum=2_000_000_000)
 
     def _check_load_balancer(self, pattern: str) -> None:
         exposure = self.service.exposure
@@ -109,6 +122,29 @@ class AlbArgs(PatternArgs):
     def certificate(self) -> str | None:
         """The listener certificate: the target's own, else the service's."""
         return self.certificate_arn or self.service.exposure.certificate
+
+
+# AWS managed rule groups every public endpoint gets: OWASP-style common rules, known bad inputs (Log4Shell and
+# friends) and Amazon's IP reputation list. All are free of extra subscription fees.
+_MANAGED_RULE_GROUPS = (
+    "AWSManagedRulesCommonRuleSet",
+    "AWSManagedRulesKnownBadInputsRuleSet",
+    "AWSManagedRulesAmazonIpReputationList",
+)
+
+
+def _visibility(metric: str) -> dict[str, Any]:
+    return {"cloudwatch_metrics_enabled": True, "metric_name": metric[:128], "sampled_requests_enabled": True}
+
+
+def _managed_rule_group(group: str, priority: int) -> dict[str, Any]:
+    return {
+        "name": group,
+        "priority": priority,
+        "override_action": {"none": {}},
+        "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
+        "visibility_config": _visibility(group),
+    }
 
 
 @dataclass(frozen=True)
@@ -139,6 +175,8 @@ class LoadBalancer:
         certificate: str | None,
         deletion_protection: bool,
         log_retention_days: int,
+        web_acl_arn: str | None = None,
+        waf_rate_limit: int = 2000,
     ) -> None:
         self._name = name
         self._parent = parent
@@ -205,6 +243,11 @@ class LoadBalancer:
             access_logs={"bucket": self.log_bucket.bucket, "prefix": ACCESS_LOG_PREFIX, "enabled": True},
             opts=pulumi.ResourceOptions(parent=parent, depends_on=[self._log_policy]),
         )
+
+        self.web_acl: aws.wafv2.WebAcl | None = None
+        self.web_acl_association: aws.wafv2.WebAclAssociation | None = None
+        if public:
+            self._protect_with_waf(service, web_acl_arn, waf_rate_limit)
 
         health = service.health
         self.target_groups: dict[str, aws.lb.TargetGroup] = {}
@@ -290,6 +333,37 @@ class LoadBalancer:
             error_metrics=("HTTPCode_Target_5XX_Count", "HTTPCode_ELB_5XX_Count"),
             latency_metric="TargetResponseTime",
             latency_scale=0.001,
+        )
+
+    def _protect_with_waf(self, service: ModelService, web_acl_arn: str | None, rate_limit: int) -> None:
+        """An internet-facing ALB always sits behind WAF: the caller's web ACL, or one with AWS managed rules."""
+        name = self._name
+        if web_acl_arn is None:
+            self.web_acl = aws.wafv2.WebAcl(
+                f"{name}-waf",
+                name=stack_unique_name(f"{service.name}-waf", 128, salt=(name, "waf")),
+                scope="REGIONAL",
+                description=f"Managed protections for the public load balancer of {name}",
+                default_action={"allow": {}},
+                rules=[
+                    *[_managed_rule_group(group, priority) for priority, group in enumerate(_MANAGED_RULE_GROUPS)],
+                    {
+                        "name": "rate-limit-per-ip",
+                        "priority": len(_MANAGED_RULE_GROUPS),
+                        "action": {"block": {}},
+                        "statement": {"rate_based_statement": {"limit": rate_limit, "aggregate_key_type": "IP"}},
+                        "visibility_config": _visibility("rate-limit-per-ip"),
+                    },
+                ],
+                visibility_config=_visibility(f"{service.name}-waf"),
+                opts=self._child,
+            )
+            web_acl_arn = self.web_acl.arn  # type: ignore[assignment]
+        self.web_acl_association = aws.wafv2.WebAclAssociation(
+            f"{name}-waf-association",
+            resource_arn=self.alb.arn,
+            web_acl_arn=web_acl_arn,
+            opts=self._child,
         )
 
     def _access_log_bucket(self, ctx: AwsContext, deletion_protection: bool, retention_days: int) -> aws.s3.Bucket:

@@ -274,6 +274,8 @@ class Ec2Service(pulumi.ComponentResource):
             certificate=args.certificate,
             deletion_protection=args.profile.deletion_protection,
             log_retention_days=args.retention_days,
+            web_acl_arn=args.web_acl_arn,
+            waf_rate_limit=args.waf_rate_limit,
         )
 
         self.alarms: list[aws.cloudwatch.MetricAlarm] = []

@@ -276,3 +276,44 @@ def test_regions_opened_after_august_2022_use_only_the_log_delivery_principal():
     assert elb_log_principals("ap-southeast-4", "aws") == [
         {"Service": "logdelivery.elasticloadbalancing.amazonaws.com"}
     ]
+
+
+PUBLIC = {
+    "public": True,
+    "allowed_callers": ["203.0.113.0/24"],
+    "certificate": CERTIFICATE,
+    "domain": "churn.example.com",
+}
+
+
+def test_public_alb_sits_behind_a_waf_with_managed_rules_and_a_rate_limit(pulumi_mocks):
+    deploy(pulumi_mocks, service=make_service(exposure=PUBLIC))
+    acl = pulumi_mocks.one("aws:wafv2/webAcl:WebAcl").inputs
+    assert acl["scope"] == "REGIONAL" and acl["defaultAction"] == {"allow": {}}
+    groups = [
+        r["statement"]["managedRuleGroupStatement"]["name"]
+        for r in acl["rules"]
+        if "managedRuleGroupStatement" in r["statement"]
+    ]
+    assert groups == [
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesAmazonIpReputationList",
+    ]
+    (rate,) = [r for r in acl["rules"] if "rateBasedStatement" in r["statement"]]
+    assert rate["action"] == {"block": {}} and rate["statement"]["rateBasedStatement"]["limit"] == 2000
+    association = pulumi_mocks.one("aws:wafv2/webAclAssociation:WebAclAssociation").inputs
+    assert association["resourceArn"] == pulumi_mocks.one("aws:lb/loadBalancer:LoadBalancer").outputs["arn"]
+    assert association["webAclArn"] == pulumi_mocks.one("aws:wafv2/webAcl:WebAcl").outputs["arn"]
+
+
+def test_public_alb_can_bring_its_own_web_acl_and_private_albs_have_none(pulumi_mocks):
+    own = "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/shared/0f0e0d0c-0b0a-4900-8000-000000000001"
+    deploy(pulumi_mocks, service=make_service(exposure=PUBLIC), web_acl_arn=own)
+    assert pulumi_mocks.by_type("aws:wafv2/webAcl:WebAcl") == []
+    assert pulumi_mocks.one("aws:wafv2/webAclAssociation:WebAclAssociation").inputs["webAclArn"] == own
+
+
+def test_private_alb_has_no_waf(pulumi_mocks):
+    deploy(pulumi_mocks)
+    assert pulumi_mocks.by_type("aws:wafv2/webAclAssociation:WebAclAssociation") == []
