@@ -47,6 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         "VALUE is JSON when it parses, else a string",
     )
     plan.add_argument("--json", dest="json_path", metavar="PATH|-", help="write the plan document as JSON")
+    plan.add_argument(
+        "--policy-config",
+        metavar="PATH",
+        help="policy pack config JSON, as `pulumi preview --policy-pack-config` takes it "
+        "(e.g. policies/config/prod.json)",
+    )
     policies = commands.add_parser("policies", help="the policy pack")
     policy_commands = policies.add_subparsers(dest="policy_command", required=True, parser_class=_Parser)
     listing = policy_commands.add_parser("list", help="print the rule catalogue")
@@ -66,6 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         human.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - a program error is reported in one line, not a traceback
+        if type(exc).__name__ == "PolicyEvaluationError":
+            human.print(f"[bold red]error:[/] policy evaluation failed: {exc}", markup=True, soft_wrap=True)
+            return EXIT_INVALID
         human.print(
             f"[bold red]error:[/] the stack program failed: {type(exc).__name__}: {exc}", markup=True, soft_wrap=True
         )
@@ -85,7 +94,16 @@ def _plan(args: argparse.Namespace, console: Console) -> int:
     from .plan.stackconfig import parse_override
 
     overrides = [parse_override(text) for text in args.overrides]
-    plan = plan_stack(args.stack, args.stack_dir, overrides)
+    evaluate = None
+    if args.policy_config:
+        from .plan.policy import evaluate_plan, load_policy_config
+
+        policy_config = load_policy_config(args.policy_config)
+
+        def evaluate(plan: Any) -> Any:
+            return evaluate_plan(plan, policy_config)
+
+    plan = plan_stack(args.stack, args.stack_dir, overrides, evaluate=evaluate)
     _print_plan(plan, console)
     if args.json_path:
         _write_json(args.json_path, plan.as_dict())

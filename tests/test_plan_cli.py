@@ -209,3 +209,28 @@ def test_without_the_policy_extra_the_report_says_it_was_skipped(tmp_path: Path)
     policy = json.loads(result.stdout)["policy"]
     assert policy["evaluated"] == 0 and "pip install 'modelport[policy]'" in policy["skipped"]
     assert "policy: not evaluated" in result.stderr
+
+
+def test_policy_config_is_applied_and_bad_policy_config_exits_2(capsys, tmp_path: Path) -> None:
+    strict = tmp_path / "strict.json"
+    # Turning every rule off leaves nothing evaluated; the file is the same format CrossGuard takes.
+    from components.plan.policy import catalogue
+
+    strict.write_text(json.dumps({rule["name"]: {"enforcementLevel": "disabled"} for rule in catalogue()}))
+    code, out, _ = run_cli(capsys, "prod", "--stack-dir", str(STACKS), "--policy-config", str(strict), "--json", "-")
+    assert code == 0 and json.loads(out)["policy"]["evaluated"] == 0
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"no-such-rule": {"enforcementLevel": "mandatory"}}))
+    code, out, err = run_cli(capsys, "prod", "--stack-dir", str(STACKS), "--policy-config", str(bad))
+    assert code == 2 and "policy-config.no-such-rule: unknown rule" in out + err
+    code, out, err = run_cli(capsys, "prod", "--stack-dir", str(STACKS), "--policy-config", str(tmp_path / "none.json"))
+    assert code == 2 and "none.json: cannot be read" in out + err
+
+
+def test_example_stacks_plan_clean_with_the_policy_pack(capsys) -> None:
+    for stack_file in sorted(STACKS.glob("Pulumi.*.yaml")):
+        stack = stack_file.name[len("Pulumi.") : -len(".yaml")]
+        code, out, err = run_cli(capsys, stack, "--stack-dir", str(STACKS), "--json", "-")
+        report = json.loads(out)["policy"]
+        assert code == 0, (stack, err)
+        assert report["evaluated"] > 0 and not [v for v in report["violations"] if v["level"] == "mandatory"], stack
