@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -43,6 +44,7 @@ __all__ = [
     "Target",
     "Variant",
     "parse_image",
+    "split_replicas",
 ]
 
 SERVICE_PATH = "modelport:service"
@@ -439,6 +441,23 @@ class ModelService(_Part):
         if self.scaling.min_replicas is None:
             raise ValueError("min_replicas is unset: apply an environment profile first (Profile.apply)")
         return self.scaling.min_replicas
+
+
+def split_replicas(total: int, weights: Sequence[int], floor: int = 1) -> list[int]:
+    """Split ``total`` replicas over weighted tracks; every track with weight keeps at least ``floor``.
+
+    Leftover replicas go to the heaviest tracks first, so the split stays as close to the weights as whole
+    replicas allow. Every pattern that approximates traffic weights by replica counts uses this.
+    """
+    counts = [max(floor, math.floor(total * w / 100)) if w > 0 else 0 for w in weights]
+    leftover = total - sum(counts)
+    for index in sorted(range(len(weights)), key=lambda i: -weights[i]):
+        if leftover <= 0:
+            break
+        if weights[index] > 0:
+            counts[index] += 1
+            leftover -= 1
+    return counts
 
 
 def _parse_variants(raw: Any, path: str) -> tuple[Variant, ...]:

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..base import merge_options
-from ..spec import Variant
+from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_choice, check_int, check_str
 from .alarms import service_alarms
 from .checks import caller_cidrs, ecr_image, reject_accelerator, require_aws_secrets, require_no_artifact
@@ -23,7 +23,7 @@ from .pattern import (
     pull_statements,
     secret_statements,
 )
-from .sizing import check_fargate_size, fargate_size, split_replicas
+from .sizing import check_fargate_size, fargate_size
 
 __all__ = ["CONTAINER_NAME", "EcsService", "EcsServiceArgs"]
 

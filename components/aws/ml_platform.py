@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..base import merge_options
-from ..spec import Variant
+from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_int
 from .alarms import ServiceMetrics, service_alarms
 from .checks import (
@@ -30,7 +30,7 @@ from .pattern import (
     provider_for_target,
     pull_statements,
 )
-from .sizing import SAGEMAKER_SHAPES, check_instance_type, has_local_nvme, pick_instance, split_replicas
+from .sizing import SAGEMAKER_SHAPES, check_instance_type, has_local_nvme, pick_instance
 
 __all__ = ["SageMakerEndpoint", "SageMakerEndpointArgs"]
 

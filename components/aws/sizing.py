@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ __all__ = [
     "instance_shape",
     "is_arm_instance",
     "pick_instance",
-    "split_replicas",
 ]
 
 # Memory an instance keeps for the OS, the container runtime and agents, beyond what the model server uses.
@@ -235,16 +233,3 @@ def check_fargate_size(cpu_units: int, memory_mib: int) -> None:
             f"Fargate with task_cpu {cpu_units} accepts memory {allowed[0]}..{allowed[-1]} MiB in steps of "
             f"{allowed[1] - allowed[0]} (got {memory_mib!r})",
         )
-
-
-def split_replicas(total: int, weights: Sequence[int], floor: int = 1) -> list[int]:
-    """Split ``total`` replicas over weighted tracks; every track with weight keeps at least ``floor``."""
-    counts = [max(floor, math.floor(total * w / 100)) if w > 0 else 0 for w in weights]
-    leftover = total - sum(counts)
-    for index in sorted(range(len(weights)), key=lambda i: -weights[i]):
-        if leftover <= 0:
-            break
-        if weights[index] > 0:
-            counts[index] += 1
-            leftover -= 1
-    return counts

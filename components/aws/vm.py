@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..base import merge_options
-from ..spec import ModelService, Variant
+from ..spec import ModelService, Variant, split_replicas
 from ..validation import SpecError, check_int, check_optional_str
 from .alarms import service_alarms
 from .checks import S3Location, caller_cidrs, ecr_image, require_aws_secrets, s3_artifact
@@ -29,7 +29,7 @@ from .pattern import (
     role_name_of,
     secret_statements,
 )
-from .sizing import EC2_SHAPES, check_instance_type, is_arm_instance, pick_instance, split_replicas
+from .sizing import EC2_SHAPES, check_instance_type, is_arm_instance, pick_instance
 
 __all__ = ["Ec2Service", "Ec2ServiceArgs", "render_user_data"]
 

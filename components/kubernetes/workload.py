@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..base import ComponentArgs, merge_options
-from ..spec import ModelService, Target, Variant
+from ..spec import ModelService, Target, Variant, split_replicas
 from ..validation import (
     SpecError,
     check_bool,
@@ -23,7 +23,7 @@ from ..validation import (
     check_str_map,
 )
 
-__all__ = ["ModelWorkload", "ModelWorkloadArgs", "track_replicas"]
+__all__ = ["ModelWorkload", "ModelWorkloadArgs"]
 
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 # The serving image's non-root user; any UID works, this one is what the image declares.
@@ -35,20 +35,6 @@ GRACEFUL_TIMEOUT_SECONDS = 8
 TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + GRACEFUL_TIMEOUT_SECONDS + 7
 GPU_RESOURCE = "nvidia.com/gpu"
 PSS_LEVEL = "restricted"
-
-
-def track_replicas(total: int, weights: Sequence[int]) -> list[int]:
-    """Split ``total`` replicas over tracks in proportion to their weights; every weighted track keeps one."""
-    counts = [max(1, math.floor(total * w / 100)) if w > 0 else 0 for w in weights]
-    # Hand leftover replicas to the heaviest tracks first so the split stays as close as possible.
-    leftover = total - sum(counts)
-    for index in sorted(range(len(weights)), key=lambda i: -weights[i]):
-        if leftover <= 0:
-            break
-        if weights[index] > 0:
-            counts[index] += 1
-            leftover -= 1
-    return counts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,8 +223,8 @@ class ModelWorkload(pulumi.ComponentResource):
         self.autoscalers = {}
         self.disruption_budgets = {}
         tracks = svc.tracks
-        min_split = track_replicas(svc.min_replicas, [t.weight for t in tracks])
-        max_split = track_replicas(svc.scaling.max_replicas, [t.weight for t in tracks])
+        min_split = split_replicas(svc.min_replicas, [t.weight for t in tracks])
+        max_split = split_replicas(svc.scaling.max_replicas, [t.weight for t in tracks])
         for track, min_replicas, max_replicas in zip(tracks, min_split, max_split, strict=True):
             if track.weight == 0:
                 continue

@@ -11,8 +11,9 @@ import pytest
 from conftest import IMAGE, make_service
 
 from components import PROFILES, ModelService, SpecError, Target, deploy
-from components.kubernetes import ModelWorkload, ModelWorkloadArgs, track_replicas
+from components.kubernetes import ModelWorkload, ModelWorkloadArgs
 from components.kubernetes.workload import GRACEFUL_TIMEOUT_SECONDS, PRESTOP_SECONDS
+from components.spec import split_replicas
 
 # The oldest minor the managed clouds still support in standard channels, and the newest schema available.
 K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
@@ -250,7 +251,7 @@ def test_gateway_route_splits_traffic_by_exact_weight(pulumi_mocks) -> None:
     ],
 )
 def test_track_replicas_split_keeps_every_weighted_track_running(total, weights, expected) -> None:
-    assert track_replicas(total, weights) == expected
+    assert split_replicas(total, weights) == expected
 
 
 def test_children_are_parented_and_take_the_given_provider(pulumi_mocks, service) -> None:

@@ -23,9 +23,7 @@ def kubernetes_outputs(
     outputs: dict[str, Any] = {"metadata": metadata}
     if kind == "Service":
         spec = dict(inputs.get("spec") or {})
-        spec.setdefault(
-            "clusterIP", f"10.100.{int(fake_id(name, length=2), 16)}.{int(fake_id(type_, length=2), 16)}"
-        )
+        spec.setdefault("clusterIP", f"10.100.{int(fake_id(name, length=2), 16)}.{int(fake_id(type_, length=2), 16)}")
         outputs["spec"] = spec
     namespace = metadata.get("namespace")
     outputs["id"] = f"{namespace}/{metadata['name']}" if namespace else metadata["name"]
