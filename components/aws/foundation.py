@@ -20,7 +20,7 @@ from .iam import AwsContext, policy_document, role_with_policy, service_trust, s
 from .naming import physical_name, stack_unique_name
 from .options import AwsArgs
 
-__all__ = ["BASE_INTERFACE_ENDPOINTS", "Foundation", "FoundationArgs", "tls_only_statement"]
+__all__ = ["BASE_INTERFACE_ENDPOINTS", "Foundation", "FoundationArgs", "private_bucket", "tls_only_statement"]
 
 # Interface endpoints that keep image pulls, logs and STS inside the VPC; S3 is a gateway endpoint.
 BASE_INTERFACE_ENDPOINTS = ("ecr.api", "ecr.dkr", "logs", "sts")
@@ -83,6 +83,50 @@ def tls_only_statement(bucket_arn: pulumi.Input[str]) -> dict[str, Any]:
         effect="Deny",
         condition={"Bool": {"aws:SecureTransport": "false"}},
     )
+
+
+def private_bucket(
+    name: str,
+    *,
+    prefix: str,
+    force_destroy: bool,
+    encryption: dict[str, Any],
+    bucket_key_enabled: bool,
+    lifecycle_rule: dict[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> tuple[aws.s3.Bucket, aws.s3.BucketPublicAccessBlock]:
+    """A bucket no one can make public: owner-enforced objects, public access blocked, default encryption,
+    versioning and a lifecycle rule. Children are named ``<name>-<part>``; the caller adds the bucket policy
+    (which must depend on the returned public access block)."""
+    bucket = aws.s3.Bucket(name, bucket_prefix=prefix, force_destroy=force_destroy, opts=opts)
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership", bucket=bucket.id, rule={"object_ownership": "BucketOwnerEnforced"}, opts=opts
+    )
+    block = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[{"apply_server_side_encryption_by_default": encryption, "bucket_key_enabled": bucket_key_enabled}],
+        opts=opts,
+    )
+    aws.s3.BucketVersioning(
+        f"{name}-versioning", bucket=bucket.id, versioning_configuration={"status": "Enabled"}, opts=opts
+    )
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=[{"status": "Enabled", "filter": {"prefix": ""}, **lifecycle_rule}],
+        opts=opts,
+    )
+    return bucket, block
 
 
 class Foundation(pulumi.ComponentResource):
@@ -528,62 +572,26 @@ class Foundation(pulumi.ComponentResource):
         if not args.create_artifact_bucket:
             return
         name = self._name
-        bucket = aws.s3.Bucket(
+        if self.kms_key_arn is not None:
+            default = {"sse_algorithm": "aws:kms", "kms_master_key_id": self.kms_key_arn}
+        else:
+            default = {"sse_algorithm": "AES256"}
+        bucket, block = private_bucket(
             f"{name}-artifacts",
-            bucket_prefix=physical_name(f"{args.service.name}-artifacts", 36, suffix="-"),
+            prefix=physical_name(f"{args.service.name}-artifacts", 36, suffix="-"),
             force_destroy=not args.profile.deletion_protection,
+            encryption=default,
+            bucket_key_enabled=self.kms_key_arn is not None,
+            lifecycle_rule={
+                "id": "tidy-old-versions",
+                "noncurrent_version_expiration": {"noncurrent_days": 90},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            },
             opts=self._child,
         )
         self.artifact_bucket = bucket
         self.artifact_bucket_name = bucket.bucket
         self.artifact_bucket_arn = bucket.arn
-        aws.s3.BucketOwnershipControls(
-            f"{name}-artifacts-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=self._child,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-artifacts-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child,
-        )
-        if self.kms_key_arn is not None:
-            default = {"sse_algorithm": "aws:kms", "kms_master_key_id": self.kms_key_arn}
-        else:
-            default = {"sse_algorithm": "AES256"}
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-artifacts-encryption",
-            bucket=bucket.id,
-            rules=[
-                {"apply_server_side_encryption_by_default": default, "bucket_key_enabled": self.kms_key_arn is not None}
-            ],
-            opts=self._child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-artifacts-versioning",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=self._child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-artifacts-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "tidy-old-versions",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "noncurrent_version_expiration": {"noncurrent_days": 90},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-                }
-            ],
-            opts=self._child,
-        )
         aws.s3.BucketPolicy(
             f"{name}-artifacts-policy",
             bucket=bucket.id,

@@ -14,7 +14,7 @@ from ..spec import ModelService
 from ..validation import SpecError, check_int, check_optional_str
 from .alarms import ServiceMetrics
 from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError
-from .foundation import Foundation, tls_only_statement
+from .foundation import Foundation, private_bucket, tls_only_statement
 from .iam import AwsContext, policy_document, statement
 from .naming import physical_name, stack_unique_name
 from .pattern import PatternArgs
@@ -368,53 +368,19 @@ class LoadBalancer:
 
     def _access_log_bucket(self, ctx: AwsContext, deletion_protection: bool, retention_days: int) -> aws.s3.Bucket:
         name = self._name
-        bucket = aws.s3.Bucket(
-            f"{name}-alb-logs",
-            bucket_prefix=physical_name(f"{name}-alb-logs", 36, suffix="-"),
-            force_destroy=not deletion_protection,
-            opts=self._child,
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-alb-logs-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=self._child,
-        )
-        block = aws.s3.BucketPublicAccessBlock(
-            f"{name}-alb-logs-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._child,
-        )
         # ALB access logs support only SSE-S3; SSE-KMS buckets silently receive nothing.
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-alb-logs-encryption",
-            bucket=bucket.id,
-            rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
-            opts=self._child,
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-alb-logs-versioning",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=self._child,
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-alb-logs-lifecycle",
-            bucket=bucket.id,
-            rules=[
-                {
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "expiration": {"days": retention_days},
-                    "noncurrent_version_expiration": {"noncurrent_days": 7},
-                    "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
-                }
-            ],
+        bucket, block = private_bucket(
+            f"{name}-alb-logs",
+            prefix=physical_name(f"{name}-alb-logs", 36, suffix="-"),
+            force_destroy=not deletion_protection,
+            encryption={"sse_algorithm": "AES256"},
+            bucket_key_enabled=False,
+            lifecycle_rule={
+                "id": "expire-access-logs",
+                "expiration": {"days": retention_days},
+                "noncurrent_version_expiration": {"noncurrent_days": 7},
+                "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
+            },
             opts=self._child,
         )
         log_objects = pulumi.Output.concat(bucket.arn, f"/{ACCESS_LOG_PREFIX}/AWSLogs/", ctx.account_id, "/*")
