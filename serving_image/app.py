@@ -1,0 +1,108 @@
+"""The ASGI application: every protocol's routes on one Starlette app, JSON errors, the metrics route,
+and a lifespan that loads the model in the background and drains the batchers on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from .errors import ServingError
+from .http import Endpoint, error_response
+from .middleware import ServingMiddleware
+from .protocols.kserve import KServeProtocol
+from .protocols.sagemaker import SageMakerProtocol
+from .protocols.tfserving import TFServingProtocol
+from .protocols.vertex import VertexProtocol
+from .service import Service
+
+log = logging.getLogger("serving_image")
+
+FatalHandler = Callable[[str], None]
+
+
+class _RouteError(ServingError):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def _serving_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServingError)
+    return error_response(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no route {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return error_response(_RouteError(message, exc.status_code))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # Starlette re-raises after this answer, so the server logs the traceback once.
+    return error_response(_RouteError(f"internal error: {type(exc).__name__}: {exc}", 500))
+
+
+class ServingApp:
+    """The app plus the handles the server needs: the service (for draining) and the request counts."""
+
+    def __init__(self, service: Service, on_fatal: FatalHandler | None = None) -> None:
+        self.service = service
+        self.counts = service.counts
+        self._on_fatal = on_fatal
+        self._loader: asyncio.Task[None] | None = None
+        routes: list[Route] = [
+            *VertexProtocol(service).routes(),  # first: its paths are whatever the platform chose
+            *TFServingProtocol(service).routes(),
+            *KServeProtocol(service).routes(),
+            *SageMakerProtocol(service).routes(),
+            Route("/metrics", Endpoint(self.metrics), methods=["GET"]),
+        ]
+        self.starlette = Starlette(
+            routes=routes,
+            lifespan=self._lifespan,
+            exception_handlers={ServingError: _serving_error, HTTPException: _http_error, Exception: _internal_error},
+        )
+        self.asgi = ServingMiddleware(self.starlette, service.metrics, service.settings.max_request_bytes, self.counts)
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(self.service.metrics.render(), media_type=self.service.metrics.content_type)
+
+    async def _load(self) -> None:
+        try:
+            await self.service.repository.load()
+        except Exception as exc:
+            message = self.service.repository.error or str(exc)
+            log.error("model load failed: %s", message)
+            if self._on_fatal is not None:
+                self._on_fatal(message)
+            return
+        log.info("model %r ready in %.2f s", self.service.repository.name, self.service.repository.load_seconds)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        # Bind first, load after: health routes answer 503 until the model is loaded and warm.
+        self._loader = asyncio.get_running_loop().create_task(self._load(), name="model-loader")
+        try:
+            yield
+        finally:
+            await self.service.repository.close()
+            if not self._loader.done():
+                self._loader.cancel()
+            self.service.executor.shutdown(wait=False, cancel_futures=True)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.asgi(scope, receive, send)

@@ -1,0 +1,198 @@
+"""Server settings: the port, the model source and the batching, limit and shutdown knobs, read from flags
+and the environment variables each hosting platform sets."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError
+
+# The first of these that is set wins, so one image binds where each platform expects it.
+PORT_VARIABLES = (
+    "SAGEMAKER_BIND_TO_PORT",  # SageMaker (multi-container endpoints; plain endpoints use 8080)
+    "AIP_HTTP_PORT",  # Vertex AI custom containers
+    "FUNCTIONS_CUSTOMHANDLER_PORT",  # Azure Functions custom handler
+    "AWS_LWA_PORT",  # AWS Lambda Web Adapter
+    "PORT",  # Cloud Run, Container Apps, Heroku-style hosts
+)
+DEFAULT_PORT = 8080
+
+# Where SageMaker extracts model.tar.gz. A module constant so tests can point it elsewhere.
+SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
+
+DEFAULT_MAX_REQUEST_BYTES = 6 * 1024 * 1024
+# Chosen by measurement (bench/serving.py --sweep, see serving_image/README.md).
+DEFAULT_MAX_BATCH_SIZE = 32
+DEFAULT_BATCH_TIMEOUT_MS = 2.0
+DEFAULT_MAX_QUEUE_SIZE = 256
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where the model comes from (a local path or a ``gs://`` URI) and which setting named it."""
+
+    location: str
+    setting: str
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.location
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything the server reads at start-up. Build it with :func:`load_settings`."""
+
+    model: ModelSource
+    model_name: str = "model"
+    signature_name: str = "serving_default"
+    host: str = "0.0.0.0"
+    port: int = DEFAULT_PORT
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    batch_timeout_ms: float = DEFAULT_BATCH_TIMEOUT_MS
+    max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    request_timeout_s: float = 60.0
+    graceful_timeout_s: float = 8.0
+    shutdown_delay_s: float = 1.0
+    inference_threads: int | None = None
+    vertex_health_route: str | None = None
+    vertex_predict_route: str | None = None
+    download_dir: str = "/tmp/modelport-model"
+    log_level: str = "info"
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch_size > 1
+
+
+def _set(environ: Mapping[str, str], name: str) -> str | None:
+    value = environ.get(name, "").strip()
+    return value or None
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int, what: str) -> int:
+    raw = _set(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be {what} from {low} to {high} (got {raw!r})") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be {what} from {low} to {high} (got {raw!r})")
+    return value
+
+
+def _float(environ: Mapping[str, str], name: str, default: float, low: float, high: float, unit: str) -> float:
+    raw = _set(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of {unit} from {low:g} to {high:g} (got {raw!r})") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{name} must be a number of {unit} from {low:g} to {high:g} (got {raw!r})")
+    return value
+
+
+def _route(environ: Mapping[str, str], name: str) -> str | None:
+    raw = _set(environ, name)
+    if raw is not None and not raw.startswith("/"):
+        raise ConfigError(f"{name} must be an absolute URL path starting with '/' (got {raw!r})")
+    return raw
+
+
+def resolve_port(environ: Mapping[str, str], flag: int | None = None) -> int:
+    """``--port``, else the first platform port variable that is set, else 8080."""
+    if flag is not None:
+        if not 1 <= flag <= 65535:
+            raise ConfigError(f"--port must be a TCP port from 1 to 65535 (got {flag})")
+        return flag
+    for name in PORT_VARIABLES:
+        if _set(environ, name) is not None:
+            return _int(environ, name, DEFAULT_PORT, 1, 65535, "a TCP port")
+    return DEFAULT_PORT
+
+
+def resolve_model_source(
+    environ: Mapping[str, str], flag: str | None = None, sagemaker_dir: Path | None = None
+) -> ModelSource:
+    """``--model-dir``, ``MODEL_DIR``, ``/opt/ml/model`` (when present), ``AZUREML_MODEL_DIR``, then
+    ``AIP_STORAGE_URI``: the first that is set."""
+    if flag:
+        return ModelSource(flag, "--model-dir")
+    if (value := _set(environ, "MODEL_DIR")) is not None:
+        return ModelSource(value, "MODEL_DIR")
+    sagemaker_dir = SAGEMAKER_MODEL_DIR if sagemaker_dir is None else sagemaker_dir
+    if sagemaker_dir.is_dir() and any(sagemaker_dir.iterdir()):
+        return ModelSource(str(sagemaker_dir), str(sagemaker_dir))
+    for name in ("AZUREML_MODEL_DIR", "AIP_STORAGE_URI"):
+        if (value := _set(environ, name)) is not None:
+            return ModelSource(value, name)
+    raise ConfigError(
+        "no model to serve: pass --model-dir or set MODEL_DIR "
+        f"(or mount {sagemaker_dir}, or set AZUREML_MODEL_DIR or AIP_STORAGE_URI)"
+    )
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    *,
+    model_dir: str | None = None,
+    model_name: str | None = None,
+    port: int | None = None,
+    host: str | None = None,
+    sagemaker_dir: Path | None = None,
+) -> Settings:
+    """Read the settings from flags (which win) and environment variables. Raises :class:`ConfigError`
+    naming the setting when a value is unusable."""
+    env = os.environ if environ is None else environ
+    on_lambda = _set(env, "AWS_LAMBDA_FUNCTION_NAME") is not None
+    max_batch = _int(env, "MAX_BATCH_SIZE", DEFAULT_MAX_BATCH_SIZE, 1, 4096, "an integer")
+    if on_lambda:
+        # Lambda sends one request at a time to an execution environment; waiting to batch only adds latency.
+        max_batch = 1
+    name = model_name or _set(env, "MODEL_NAME") or "model"
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise ConfigError(f"MODEL_NAME / --model-name must be letters, digits, '-', '_' or '.' (got {name!r})")
+    graceful = _float(env, "GRACEFUL_TIMEOUT", 8.0, 0.5, 3600.0, "seconds")
+    delay_default = 0.0 if on_lambda else min(1.0, graceful / 4)
+    return Settings(
+        model=resolve_model_source(env, model_dir, sagemaker_dir),
+        model_name=name,
+        signature_name=_set(env, "SIGNATURE_NAME") or "serving_default",
+        host=host or _set(env, "HOST") or "0.0.0.0",
+        port=resolve_port(env, port),
+        max_batch_size=max_batch,
+        batch_timeout_ms=_float(env, "BATCH_TIMEOUT_MS", DEFAULT_BATCH_TIMEOUT_MS, 0.0, 1000.0, "milliseconds"),
+        max_queue_size=_int(env, "MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, 1, 1_000_000, "an integer"),
+        max_request_bytes=_int(
+            env, "MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1024, 2**31 - 1, "a number of bytes"
+        ),
+        request_timeout_s=_float(env, "REQUEST_TIMEOUT_SECONDS", 60.0, 0.001, 3600.0, "seconds"),
+        graceful_timeout_s=graceful,
+        shutdown_delay_s=_float(env, "SHUTDOWN_DELAY_SECONDS", delay_default, 0.0, graceful / 2, "seconds"),
+        inference_threads=(
+            _int(env, "INFERENCE_THREADS", 0, 1, 1024, "an integer")
+            if _set(env, "INFERENCE_THREADS") is not None
+            else None
+        ),
+        vertex_health_route=_route(env, "AIP_HEALTH_ROUTE"),
+        vertex_predict_route=_route(env, "AIP_PREDICT_ROUTE"),
+        download_dir=_set(env, "MODEL_DOWNLOAD_DIR") or "/tmp/modelport-model",
+        log_level=_log_level(env),
+    )
+
+
+def _log_level(environ: Mapping[str, str]) -> str:
+    level = (_set(environ, "LOG_LEVEL") or "info").lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {level!r})")
+    return level

@@ -1,0 +1,126 @@
+"""Pure ASGI middleware around every route: the request size limit (413), in-flight and per-route request
+metrics, and a count of accepted and answered requests that the SIGTERM drain reports."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import PayloadTooLarge
+from .metrics import Metrics
+
+
+@dataclass
+class RequestCounts:
+    """Requests that reached the app, those that got a complete response, and those that left it."""
+
+    accepted: int = 0
+    answered: int = 0
+    finished: int = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self.accepted - self.finished
+
+
+class ServingMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_request_bytes: int, counts: RequestCounts) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_bytes = max_request_bytes
+        self.counts = counts
+        metrics.measure_in_flight(lambda: counts.in_flight)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+        completed = False
+        counts = self.counts
+        counts.accepted += 1
+        metrics = self.metrics
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status, completed
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                completed = True
+            await send(message)
+
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_bytes:
+                self.metrics.rejections.labels(reason="too_large").inc()
+                drained = declared <= self.max_bytes * _DRAIN_FACTOR and await _drain(receive)
+                await _send_too_large(send_with_status, declared, self.max_bytes, keep_alive=drained)
+                return
+            await self.app(scope, self._limited(receive), send_with_status)
+        finally:
+            counts.finished += 1
+            if completed:
+                counts.answered += 1
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            metrics.observe_request(template, scope["method"], status, time.perf_counter() - started)
+
+    def _limited(self, receive: Receive) -> Receive:
+        """Count body bytes as they arrive, for chunked bodies that declare no length."""
+        received = 0
+        limit = self.max_bytes
+        metrics = self.metrics
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    metrics.rejections.labels(reason="too_large").inc()
+                    if message.get("more_body", False) and received <= limit * _DRAIN_FACTOR:
+                        await _drain(receive)
+                    raise PayloadTooLarge(f"the request body is over the {limit}-byte limit (MAX_REQUEST_BYTES)")
+            return message
+
+        return limited
+
+
+# A client still sending gets a broken pipe, not the 413, if the server answers and closes mid-body. Bodies up
+# to this multiple of the limit are read and dropped first (cheap on a local network); beyond it, close.
+_DRAIN_FACTOR = 8
+
+
+async def _drain(receive: Receive) -> bool:
+    """Read and drop the rest of the body; False if the client went away."""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False
+        if not message.get("more_body", False):
+            return True
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_too_large(send: Send, declared: int, limit: int, keep_alive: bool) -> None:
+    body = orjson.dumps(
+        {"error": f"the request body of {declared} bytes is over the {limit}-byte limit (MAX_REQUEST_BYTES)"}
+    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if not keep_alive:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

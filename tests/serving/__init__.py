@@ -1,0 +1,1 @@
+"""Tests of the serving image (a package, so its conftest never shadows tests/conftest.py)."""
