@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -19,8 +20,6 @@ def _decode(key: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value
     if key.endswith((":service", ":targets")):
-        import json
-
         try:
             return json.loads(value)
         except ValueError:
