@@ -63,7 +63,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # With --json -, stdout carries only the JSON document; the human report goes to stderr.
-    human = Console(stderr=getattr(args, "json_path", None) == "-", highlight=False)
+    to_stderr = getattr(args, "json_path", None) == "-"
+    stream = sys.stderr if to_stderr else sys.stdout
+    # Logs and pipes get long lines instead of rich's 80-column default.
+    human = Console(stderr=to_stderr, highlight=False, width=None if stream.isatty() else 160)
     try:
         if args.command == "plan":
             return _plan(args, human)
