@@ -152,7 +152,7 @@ class EcsService(pulumi.ComponentResource):
             target_type="ip",
             target_security_group=self.security_group,
             caller_cidrs=caller_cidrs(svc, PATTERN),
-            certificate=args.certificate,
+            certificate=args.listener_certificate(self),
             deletion_protection=args.profile.deletion_protection,
             log_retention_days=args.retention_days,
             web_acl_arn=args.web_acl_arn,

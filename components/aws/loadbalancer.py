@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from ..spec import ModelService
+from ..spec import HOSTNAME_PATTERN, ModelService
 from ..validation import SpecError, check_int, check_optional_str
 from .alarms import ServiceMetrics
 from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError
@@ -71,12 +71,15 @@ class AlbArgs(PatternArgs):
 
     certificate_arn: the ACM certificate of this target's region for the HTTPS listener. It overrides
         ``exposure.certificate``, which can name only one region's certificate for all targets.
+    certificate_domain: instead of an ARN, the domain of an issued ACM certificate in this target's region;
+        the newest one is looked up at deployment, so stack config names no account.
     web_acl_arn: an existing regional WAFv2 web ACL for an internet-facing load balancer. None creates one
         with the AWS managed common, known-bad-inputs and IP-reputation rule groups and a per-IP rate limit.
     waf_rate_limit: requests per 5 minutes from one IP before the created web ACL blocks it.
     """
 
     certificate_arn: str | None = None
+    certificate_domain: str | None = None
     web_acl_arn: str | None = None
     waf_rate_limit: int = 2000
 
@@ -89,6 +92,14 @@ class AlbArgs(PatternArgs):
             description="an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)",
         )
         check_optional_str(
+            "certificate_domain",
+            self.certificate_domain,
+            pattern=HOSTNAME_PATTERN,
+            description="the domain name of an issued ACM certificate, such as churn.example.com",
+        )
+        if self.certificate_arn is not None and self.certificate_domain is not None:
+            raise SpecError("certificate_domain", "set certificate_arn or certificate_domain, not both")
+        check_optional_str(
             "web_acl_arn",
             self.web_acl_arn,
             pattern=WAF_WEB_ACL_ARN,
@@ -100,6 +111,7 @@ class AlbArgs(PatternArgs):
         exposure = self.service.exposure
         if (
             self.certificate_arn is None
+            and self.certificate_domain is None
             and exposure.certificate is not None
             and not re.fullmatch(ACM_CERTIFICATE_ARN, exposure.certificate)
         ):
@@ -109,7 +121,7 @@ class AlbArgs(PatternArgs):
                 "use its ARN (arn:aws:acm:<region>:<account>:certificate/<id>), or set the "
                 "target option certificate_arn",
             )
-        if exposure.public and self.certificate is None:
+        if exposure.public and self.certificate is None and self.certificate_domain is None:
             raise ServiceSpecError(
                 "exposure.certificate",
                 f"a public {pattern} terminates TLS on its load balancer: set the ACM "
@@ -120,8 +132,21 @@ class AlbArgs(PatternArgs):
 
     @property
     def certificate(self) -> str | None:
-        """The listener certificate: the target's own, else the service's."""
+        """The listener certificate ARN when config names one: the target's own, else the service's."""
         return self.certificate_arn or self.service.exposure.certificate
+
+    def listener_certificate(self, parent: pulumi.Resource) -> pulumi.Input[str] | None:
+        """The certificate for the HTTPS listener: the named ARN, or the ACM lookup of ``certificate_domain``
+        in the region of ``parent``'s provider."""
+        if self.certificate_domain is None:
+            return self.certificate
+        found = aws.acm.get_certificate_output(
+            domain=self.certificate_domain,
+            statuses=["ISSUED"],
+            most_recent=True,
+            opts=pulumi.InvokeOutputOptions(parent=parent),
+        )
+        return found.arn
 
 
 # AWS managed rule groups every public endpoint gets: OWASP-style common rules, known bad inputs (Log4Shell and
@@ -172,7 +197,7 @@ class LoadBalancer:
         target_type: str,
         target_security_group: aws.ec2.SecurityGroup,
         caller_cidrs: Sequence[str],
-        certificate: str | None,
+        certificate: pulumi.Input[str] | None,
         deletion_protection: bool,
         log_retention_days: int,
         web_acl_arn: str | None = None,

@@ -271,7 +271,7 @@ class Ec2Service(pulumi.ComponentResource):
             target_type="instance",
             target_security_group=self.security_group,
             caller_cidrs=caller_cidrs(svc, PATTERN),
-            certificate=args.certificate,
+            certificate=args.listener_certificate(self),
             deletion_protection=args.profile.deletion_protection,
             log_retention_days=args.retention_days,
             web_acl_arn=args.web_acl_arn,

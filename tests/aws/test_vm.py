@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
 from aws_fixtures import (
     CANARY,
     CERTIFICATE,
@@ -19,6 +20,7 @@ from aws_fixtures import (
 
 from components.aws.loadbalancer import TLS_POLICY, elb_log_principals
 from components.aws.vm import Ec2Service, Ec2ServiceArgs
+from components.validation import SpecError
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"
@@ -317,3 +319,20 @@ def test_public_alb_can_bring_its_own_web_acl_and_private_albs_have_none(pulumi_
 def test_private_alb_has_no_waf(pulumi_mocks):
     deploy(pulumi_mocks)
     assert pulumi_mocks.by_type("aws:wafv2/webAclAssociation:WebAclAssociation") == []
+
+
+def test_certificate_looked_up_by_domain_in_the_target_region(pulumi_mocks):
+    service = make_service(exposure={**PUBLIC, "certificate": None})
+    deploy(pulumi_mocks, service=service, certificate_domain="churn.example.com")
+    listener = pulumi_mocks.one("aws:lb/listener:Listener", "churn-vm-https").inputs
+    assert listener["certificateArn"].startswith("arn:aws:acm:us-east-1:")
+    assert listener["sslPolicy"] == TLS_POLICY
+
+
+def test_certificate_arn_and_domain_are_exclusive(pulumi_mocks):
+    with pytest.raises(SpecError, match="certificate_domain: set certificate_arn or certificate_domain, not both"):
+        Ec2ServiceArgs(
+            service=private_service(), profile=PROD, certificate_arn=CERTIFICATE, certificate_domain="churn.example.com"
+        )
+    with pytest.raises(SpecError, match="certificate_domain: must be the domain name"):
+        Ec2ServiceArgs(service=private_service(), profile=PROD, certificate_domain="https://churn")

@@ -84,7 +84,7 @@ MUTATIONS: list[Mutation] = [
     m(
         "ECS load balancer without TLS in prod",
         "aws-prod",
-        "targets[0].options.certificate_arn",
+        "targets[0].options.certificate_domain",
         None,
         "aws-lb-listener-https-only",
     ),

@@ -334,3 +334,29 @@ def eks_cluster(args: dict[str, Any], ctx: MockContext, provider: str | None) ->
         "kubeSchedulerConfigs": [],
         "region": region,
     }
+
+
+@register_invoke("aws:acm/getCertificate:getCertificate")
+def acm_certificate(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
+    """The newest issued certificate for the domain, as ACM would return it."""
+    domain = args.get("domain") or "example.com"
+    region = ctx.region("aws", provider)
+    certificate_id = "{}-{}-4{}-8{}-{}".format(
+        fake_id(domain, "a", length=8),
+        fake_id(domain, "b", length=4),
+        fake_id(domain, "c", length=3),
+        fake_id(domain, "d", length=3),
+        fake_id(domain, "e", length=12),
+    )
+    return {
+        "id": domain,
+        "domain": domain,
+        "arn": f"arn:aws:acm:{region}:{ctx.aws_account}:certificate/{certificate_id}",
+        "status": "ISSUED",
+        "statuses": ["ISSUED"],
+        "keyTypes": ["RSA_2048"],
+        "types": ["AMAZON_ISSUED"],
+        "tags": {},
+        "certificate": "",
+        "certificateChain": "",
+    }
