@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -114,3 +115,17 @@ def service_alarms(
         opts=opts,
     )
     return error_alarm, latency_alarm
+
+
+def configured_alarms(
+    name: str, metrics: ServiceMetrics, args: Any, parent: pulumi.Resource
+) -> tuple[aws.cloudwatch.MetricAlarm, aws.cloudwatch.MetricAlarm]:
+    """``service_alarms`` with the thresholds and actions of a pattern's options (``alarm_*``)."""
+    return service_alarms(
+        name,
+        metrics,
+        error_rate_percent=args.alarm_error_rate_percent,
+        p99_latency_ms=args.alarm_p99_latency_ms,
+        actions=args.alarm_actions,
+        parent=parent,
+    )

@@ -11,10 +11,9 @@ import pulumi_aws as aws
 from ..base import merge_options
 from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_choice, check_int, check_str
-from .alarms import service_alarms
 from .checks import caller_cidrs, ecr_image, reject_accelerator, require_aws_secrets, require_no_artifact
 from .iam import AwsContext, role_with_policy, service_trust
-from .loadbalancer import AlbArgs, LoadBalancer, Track
+from .loadbalancer import AlbArgs, pattern_load_balancer
 from .naming import stack_unique_name
 from .pattern import (
     foundation_for,
@@ -143,33 +142,15 @@ class EcsService(pulumi.ComponentResource):
         self.task_role, self.task_role_arn = self._task_role(name, ctx)
 
         tracks = svc.tracks
-        self.load_balancer = LoadBalancer(
+        self.load_balancer, self.alarms = pattern_load_balancer(
+            self,
             name,
-            parent=self,
+            args,
             foundation=self.foundation,
-            service=svc,
-            tracks=[Track(t.name, t.weight) for t in tracks],
             target_type="ip",
             target_security_group=self.security_group,
-            caller_cidrs=caller_cidrs(svc, PATTERN),
-            certificate=args.listener_certificate(self),
-            deletion_protection=args.profile.deletion_protection,
-            log_retention_days=args.retention_days,
-            web_acl_arn=args.web_acl_arn,
-            waf_rate_limit=args.waf_rate_limit,
+            pattern=PATTERN,
         )
-        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
-        if args.alarms_enabled:
-            self.alarms = list(
-                service_alarms(
-                    name,
-                    self.load_balancer.metrics(),
-                    error_rate_percent=args.alarm_error_rate_percent,
-                    p99_latency_ms=args.alarm_p99_latency_ms,
-                    actions=args.alarm_actions,
-                    parent=self,
-                )
-            )
 
         self.task_definitions: dict[str, aws.ecs.TaskDefinition] = {}
         self.services: dict[str, aws.ecs.Service] = {}

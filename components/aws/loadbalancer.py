@@ -12,14 +12,14 @@ import pulumi_aws as aws
 
 from ..spec import HOSTNAME_PATTERN, ModelService
 from ..validation import SpecError, check_int, check_optional_str
-from .alarms import ServiceMetrics
-from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError
+from .alarms import ServiceMetrics, configured_alarms
+from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError, caller_cidrs
 from .foundation import Foundation, private_bucket, tls_only_statement
 from .iam import AwsContext, policy_document, statement
 from .naming import physical_name, stack_unique_name
 from .pattern import PatternArgs
 
-__all__ = ["TLS_POLICY", "AlbArgs", "LoadBalancer", "Track", "elb_log_principals"]
+__all__ = ["TLS_POLICY", "AlbArgs", "LoadBalancer", "Track", "elb_log_principals", "pattern_load_balancer"]
 
 # TLS 1.3 and 1.2 only, with post-quantum key exchange; the provider's default policy still allows TLS 1.0.
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"
@@ -426,3 +426,34 @@ class LoadBalancer:
             opts=pulumi.ResourceOptions(parent=self._parent, depends_on=[block]),
         )
         return bucket
+
+
+def pattern_load_balancer(
+    component: pulumi.Resource,
+    name: str,
+    args: AlbArgs,
+    *,
+    foundation: Foundation,
+    target_type: str,
+    target_security_group: aws.ec2.SecurityGroup,
+    pattern: str,
+) -> tuple[LoadBalancer, list[aws.cloudwatch.MetricAlarm]]:
+    """The ALB of a vm or container pattern, from its options, and its alarms when the profile wants them."""
+    service = args.service
+    load_balancer = LoadBalancer(
+        name,
+        parent=component,
+        foundation=foundation,
+        service=service,
+        tracks=[Track(t.name, t.weight) for t in service.tracks],
+        target_type=target_type,
+        target_security_group=target_security_group,
+        caller_cidrs=caller_cidrs(service, pattern),
+        certificate=args.listener_certificate(component),
+        deletion_protection=args.profile.deletion_protection,
+        log_retention_days=args.retention_days,
+        web_acl_arn=args.web_acl_arn,
+        waf_rate_limit=args.waf_rate_limit,
+    )
+    alarms = list(configured_alarms(name, load_balancer.metrics(), args, component)) if args.alarms_enabled else []
+    return load_balancer, alarms

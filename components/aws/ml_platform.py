@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from ..base import merge_options
 from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_int
-from .alarms import ServiceMetrics, service_alarms
+from .alarms import ServiceMetrics, configured_alarms
 from .checks import (
     ServiceSpecError,
     iam_callers,
@@ -210,14 +210,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 latency_scale=1000.0,  # ModelLatency is in microseconds
                 label=track.name,
             )
-            metrics_alarms += service_alarms(
-                name,
-                metrics,
-                error_rate_percent=args.alarm_error_rate_percent,
-                p99_latency_ms=args.alarm_p99_latency_ms,
-                actions=args.alarm_actions,
-                parent=self,
-            )
+            metrics_alarms += configured_alarms(name, metrics, args, self)
         self.alarms = metrics_alarms
 
         self.sagemaker_endpoint = aws.sagemaker.Endpoint(

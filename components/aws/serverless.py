@@ -16,7 +16,7 @@ import pulumi_aws as aws
 from ..base import merge_options
 from ..spec import Variant
 from ..validation import SpecError, check_bool, check_choice, check_int, check_number, check_optional_str
-from .alarms import ServiceMetrics, service_alarms
+from .alarms import ServiceMetrics, configured_alarms
 from .checks import ServiceSpecError, iam_callers, reject_accelerator, require_ecr_image, require_no_artifact
 from .iam import AwsContext, role_with_policy, service_trust, statement
 from .naming import stack_unique_name
@@ -335,16 +335,7 @@ class LambdaService(pulumi.ComponentResource):
                 error_metrics=("Url5xxCount",),
                 latency_metric="UrlRequestLatency",
             )
-            self.alarms = list(
-                service_alarms(
-                    name,
-                    metrics,
-                    error_rate_percent=args.alarm_error_rate_percent,
-                    p99_latency_ms=args.alarm_p99_latency_ms,
-                    actions=args.alarm_actions,
-                    parent=self,
-                )
-            )
+            self.alarms = list(configured_alarms(name, metrics, args, self))
 
         self.endpoint = self.url.function_url
         self.identity = self.role_arn

@@ -13,11 +13,10 @@ import pulumi_aws as aws
 from ..base import merge_options
 from ..spec import ModelService, Variant, split_replicas
 from ..validation import SpecError, check_int, check_optional_str
-from .alarms import service_alarms
 from .checks import S3Location, caller_cidrs, ecr_image, require_aws_secrets, s3_artifact
 from .foundation import Foundation
 from .iam import AwsContext, role_with_policy, service_trust
-from .loadbalancer import AlbArgs, LoadBalancer, Track
+from .loadbalancer import AlbArgs, LoadBalancer, pattern_load_balancer
 from .naming import physical_name
 from .pattern import (
     artifact_statements,
@@ -262,34 +261,15 @@ class Ec2Service(pulumi.ComponentResource):
         )
 
         tracks = svc.tracks
-        self.load_balancer = LoadBalancer(
+        self.load_balancer, self.alarms = pattern_load_balancer(
+            self,
             name,
-            parent=self,
+            args,
             foundation=self.foundation,
-            service=svc,
-            tracks=[Track(t.name, t.weight) for t in tracks],
             target_type="instance",
             target_security_group=self.security_group,
-            caller_cidrs=caller_cidrs(svc, PATTERN),
-            certificate=args.listener_certificate(self),
-            deletion_protection=args.profile.deletion_protection,
-            log_retention_days=args.retention_days,
-            web_acl_arn=args.web_acl_arn,
-            waf_rate_limit=args.waf_rate_limit,
+            pattern=PATTERN,
         )
-
-        self.alarms: list[aws.cloudwatch.MetricAlarm] = []
-        if args.alarms_enabled:
-            self.alarms = list(
-                service_alarms(
-                    name,
-                    self.load_balancer.metrics(),
-                    error_rate_percent=args.alarm_error_rate_percent,
-                    p99_latency_ms=args.alarm_p99_latency_ms,
-                    actions=args.alarm_actions,
-                    parent=self,
-                )
-            )
 
         self.launch_templates = {}
         self.groups = {}
