@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import enum
 import gc
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
+from . import tensorjson
 from .errors import BadRequest, NotAcceptable
 from .runtime.base import Signature
 from .tensors import STRING, cast_array, dtype_from_kserve, format_shape, kserve_names, to_array
@@ -22,27 +22,40 @@ from .tensors import STRING, cast_array, dtype_from_kserve, format_shape, kserve
 Arrays = dict[str, np.ndarray]
 
 
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Hold the cyclic garbage collector while a body is decoded.
+# Bodies smaller than this allocate too few objects to trigger a collection; they skip the pause.
+_GC_PAUSE_BYTES = 16 * 1024
 
-    A JSON image is tens of thousands of small lists; allocating them triggers dozens of collections per
-    request that rescan every other in-flight body, and throughput collapses under concurrency (MobileNetV2
-    JSON at 32 callers: 2 req/s with collections, see serving_image/README.md). The lists hold no cycles and are
-    freed by reference counting as soon as decoding returns, so pausing the collector here loses nothing."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
+
+class gc_paused:  # noqa: N801 - used like contextlib's function-style managers
+    """Hold the cyclic garbage collector while a large body is decoded.
+
+    A JSON image decoded by the generic path is tens of thousands of small lists; allocating them triggers
+    dozens of collections per request that rescan every other in-flight body, and throughput collapses under
+    concurrency (MobileNetV2 JSON at 32 callers: 2 req/s with collections, see serving_image/README.md). The
+    lists hold no cycles and are freed by reference counting as soon as decoding returns, so pausing the
+    collector here loses nothing. A class, not ``contextlib.contextmanager``: this runs on every request."""
+
+    __slots__ = ("_pause",)
+
+    def __init__(self, raw: bytes) -> None:
+        self._pause = len(raw) >= _GC_PAUSE_BYTES and gc.isenabled()
+
+    def __enter__(self) -> None:
+        if self._pause:
+            gc.disable()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._pause:
+            gc.enable()
 
 
 def parse_json(raw: bytes) -> Any:
+    """The decoded body. In large bodies, numeric arrays come back as NumPy arrays (see :mod:`.tensorjson`);
+    everything that reads tensor values accepts both."""
     if not raw:
         raise BadRequest("the request body is empty; send a JSON document")
+    if len(raw) >= tensorjson.MIN_BODY_BYTES and (decoded := tensorjson.loads(raw)) is not None:
+        return decoded
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -109,7 +122,7 @@ def parse_tfserving(body: Any, *, allow_columnar: bool = True) -> TFServingReque
 
 def decode_instances(instances: Any, signature: Signature) -> Arrays:
     """Row format: a list of instances, each a value (one-input models) or an object keyed by input name."""
-    if not isinstance(instances, list) or not instances:
+    if not isinstance(instances, list | np.ndarray) or not len(instances):
         raise BadRequest("'instances' must be a non-empty list")
     if _named(instances[0]):
         for index, instance in enumerate(instances):

@@ -80,7 +80,7 @@ class KServeProtocol:
         if header_length is None:
             require_content_type(request)
             raw = await read_body(request)
-            with gc_paused():
+            with gc_paused(raw):
                 body = decode_kserve(parse_json(raw), signature)
         else:
             # Binary tensor data extension: a JSON header, then raw little-endian tensor bytes.

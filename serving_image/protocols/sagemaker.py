@@ -73,7 +73,7 @@ class SageMakerProtocol:
         if content_type in JSON_LINES_ALIASES:
             return signature, decode_instances(parse_json_lines(raw), signature), Format.ROW
         body: Any = parse_json(raw)
-        if isinstance(body, list):
+        if isinstance(body, list | np.ndarray):
             return signature, decode_instances(body, signature), Format.ROW
         parsed = parse_tfserving(body)
         signature = servable.signature(parsed.signature_name)
@@ -84,7 +84,7 @@ class SageMakerProtocol:
         accept = negotiate(request, (JSON, CSV, *JSON_LINES_ALIASES))
         servable = self.service.predictor.resolve(self.service.repository.name)
         raw = await read_body(request)
-        with gc_paused():
+        with gc_paused(raw):
             signature, inputs, form = self._decode(content_type, raw, servable)
         outputs = await self.service.predictor.predict(servable, signature, inputs)
         if accept == CSV:

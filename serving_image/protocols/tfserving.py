@@ -54,7 +54,7 @@ class TFServingProtocol:
         servable = self._servable(request)
         require_content_type(request)
         raw = await read_body(request)
-        with gc_paused():
+        with gc_paused(raw):
             signature, inputs, form = decode_tfserving_body(raw, servable.signature)
         outputs = await self.service.predictor.predict(servable, signature, inputs)
         if form is Format.ROW:

@@ -32,7 +32,7 @@ class VertexProtocol:
         servable = self.service.predictor.resolve(self.service.repository.name)
         require_content_type(request)
         raw = await read_body(request)
-        with gc_paused():
+        with gc_paused(raw):
             signature, inputs, _ = decode_tfserving_body(raw, servable.signature, allow_columnar=False)
         outputs = await self.service.predictor.predict(servable, signature, inputs)
         return json_response({"predictions": encode_rows(outputs)})
