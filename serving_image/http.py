@@ -32,13 +32,26 @@ def is_json(content_type: str | None) -> bool:
     return content_type is None or content_type in JSON_TYPES or content_type.endswith("+json")
 
 
-def require_content_type(request: Request, accepted: Iterable[str] = (JSON,)) -> str:
-    """The request's media type, or JSON when it sends none. Raises 415 for anything not accepted."""
-    content_type = None
+# Raw Content-Type header → media type. Clients send a handful of distinct values; bounded all the same.
+_MEDIA_TYPES: dict[bytes, str | None] = {}
+
+
+def _request_media_type(request: Request) -> str | None:
     for key, value in request.scope["headers"]:
         if key == b"content-type":
-            content_type = media_type(value.decode("latin-1"))
-            break
+            try:
+                return _MEDIA_TYPES[value]
+            except KeyError:
+                parsed = media_type(value.decode("latin-1"))
+                if len(_MEDIA_TYPES) < 64:
+                    _MEDIA_TYPES[value] = parsed
+                return parsed
+    return None
+
+
+def require_content_type(request: Request, accepted: Iterable[str] = (JSON,)) -> str:
+    """The request's media type, or JSON when it sends none. Raises 415 for anything not accepted."""
+    content_type = _request_media_type(request)
     accepted = tuple(accepted)
     if is_json(content_type) and JSON in accepted:
         return JSON

@@ -5,12 +5,91 @@ The request count is the latency histogram's ``_count`` series, so a request cos
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import bisect
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+class LoopHistogram:
+    """One histogram series, observed without locks.
+
+    ``prometheus_client.Histogram.observe`` takes a lock twice and scans the buckets one by one: about
+    1.2 µs, and a request observes twice (its latency and its queue time), which was 8 % of a small model's
+    whole request in process. Every observation here happens on the event loop thread, and so does every
+    scrape (``/metrics`` is a route on the same loop), so no lock is needed: a bisection and two additions.
+    """
+
+    __slots__ = ("_bounds", "_counts", "_sum")
+
+    def __init__(self, bounds: Sequence[float]) -> None:
+        self._bounds = tuple(bounds)
+        self._counts = [0] * (len(self._bounds) + 1)  # the last one is +Inf
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self._counts[bisect.bisect_left(self._bounds, value)] += 1  # bucket ``le`` counts values <= le
+        self._sum += value
+
+    def buckets(self) -> list[tuple[str, float]]:
+        bounds = [*map(floatToGoString, self._bounds), "+Inf"]
+        return list(zip(bounds, itertools.accumulate(self._counts), strict=True))
+
+
+class LoopHistograms(Collector):
+    """A histogram family of :class:`LoopHistogram` series, exposed through ``prometheus_client``'s
+    collector interface, so ``/metrics`` prints it exactly like a ``prometheus_client.Histogram``."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        *,
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        if list(buckets) != sorted(buckets) or any(math.isinf(b) for b in buckets):
+            raise ValueError(f"{name}: buckets must be finite and sorted")
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = list(labelnames)
+        self._buckets = tuple(buckets)
+        self._series: dict[tuple[str, ...], LoopHistogram] = {}
+        if not labelnames:
+            self._series[()] = LoopHistogram(self._buckets)
+        registry.register(self)
+
+    def labels(self, *values: str) -> LoopHistogram:
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name} takes the labels {self._labelnames}")
+        series = self._series.get(values)
+        if series is None:
+            series = self._series[values] = LoopHistogram(self._buckets)
+        return series
+
+    def observe(self, value: float) -> None:
+        self._series[()].observe(value)
+
+    def _family(self) -> HistogramMetricFamily:
+        return HistogramMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def describe(self) -> Iterator[HistogramMetricFamily]:
+        yield self._family()
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = self._family()
+        for values, series in list(self._series.items()):
+            family.add_metric(list(values), series.buckets(), series._sum)
+        yield family
 
 
 class Metrics:
@@ -21,26 +100,26 @@ class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
         registry = self.registry
-        self.request_seconds = Histogram(
+        self.request_seconds = LoopHistograms(
             "modelport_request_duration_seconds",
             "Time from request start to the end of the response; _count is the number of requests.",
             ["route", "method", "status"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.queue_seconds = Histogram(
+        self.queue_seconds = LoopHistograms(
             "modelport_queue_seconds",
             "Time a request waited in the batch queue before inference started.",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.inference_seconds = Histogram(
+        self.inference_seconds = LoopHistograms(
             "modelport_inference_seconds",
             "Time the runtime took for one batch.",
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.batch_size = Histogram(
+        self.batch_size = LoopHistograms(
             "modelport_batch_size", "Rows per inference call.", buckets=_BATCH_BUCKETS, registry=registry
         )
         self.in_flight = Gauge(
@@ -54,7 +133,7 @@ class Metrics:
             "1 once the model is loaded and warm, 0 while loading or draining.",
             registry=registry,
         )
-        self._request_children: dict[tuple[str, str, int], Histogram] = {}
+        self._request_children: dict[tuple[str, str, int], LoopHistogram] = {}
 
     def measure_in_flight(self, read: Callable[[], float]) -> None:
         """Read the in-flight count at scrape time, so the request path takes no lock for it."""
@@ -64,7 +143,7 @@ class Metrics:
         key = (route, method, status)
         child = self._request_children.get(key)
         if child is None:
-            child = self.request_seconds.labels(route=route, method=method, status=str(status))
+            child = self.request_seconds.labels(route, method, str(status))
             self._request_children[key] = child
         child.observe(seconds)
 

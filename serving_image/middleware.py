@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,12 +27,30 @@ class RequestCounts:
         return self.accepted - self.finished
 
 
+class FastRoutes(Protocol):
+    """Routes the middleware answers itself, bypassing ``app``: see ``serving_image.app.HotRoutes``."""
+
+    def match(self, scope: Scope) -> tuple[Any, dict[str, Any]] | None: ...
+
+    async def serve(self, route: Any, path_params: dict[str, Any], scope: Scope, receive: Receive, send: Send) -> int:
+        """Answer the request and return the status sent."""
+        ...
+
+
 class ServingMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_request_bytes: int, counts: RequestCounts) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics,
+        max_request_bytes: int,
+        counts: RequestCounts,
+        fast: FastRoutes | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_bytes = max_request_bytes
         self.counts = counts
+        self.fast = fast
         metrics.measure_in_flight(lambda: counts.in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -39,35 +58,37 @@ class ServingMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500
-        completed = False
         counts = self.counts
         counts.accepted += 1
-        metrics = self.metrics
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status, completed
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                completed = True
-            await send(message)
-
+        status, completed = 500, False
+        tracked: _TrackedSend | None = None
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_bytes:
                 self.metrics.rejections.labels(reason="too_large").inc()
                 drained = declared <= self.max_bytes * _DRAIN_FACTOR and await _drain(receive)
-                await _send_too_large(send_with_status, declared, self.max_bytes, keep_alive=drained)
+                await _send_too_large(send, declared, self.max_bytes, keep_alive=drained)
+                status, completed = 413, True
                 return
-            await self.app(scope, self._limited(receive), send_with_status)
+            # With a declared length within the limit, the HTTP parser delivers no more than that: only bodies
+            # of unknown length need counting.
+            limited = receive if declared is not None else self._limited(receive)
+            fast = self.fast.match(scope) if self.fast is not None else None
+            if fast is not None:
+                status = await self.fast.serve(fast[0], fast[1], scope, limited, send)  # type: ignore[union-attr]
+                completed = True
+            else:
+                tracked = _TrackedSend(send)
+                await self.app(scope, limited, tracked)
         finally:
+            if tracked is not None:
+                status, completed = tracked.status, tracked.completed
             counts.finished += 1
             if completed:
                 counts.answered += 1
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            metrics.observe_request(template, scope["method"], status, time.perf_counter() - started)
+            self.metrics.observe_request(template, scope["method"], status, time.perf_counter() - started)
 
     def _limited(self, receive: Receive) -> Receive:
         """Count body bytes as they arrive, for chunked bodies that declare no length."""
@@ -88,6 +109,24 @@ class ServingMiddleware:
             return message
 
         return limited
+
+
+class _TrackedSend:
+    """``send`` that notes the status and whether the whole body went out, for responses the app builds."""
+
+    __slots__ = ("send", "status", "completed")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.status = 500
+        self.completed = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.completed = True
+        await self.send(message)
 
 
 # A client still sending gets a broken pipe, not the 413, if the server answers and closes mid-body. Bodies up

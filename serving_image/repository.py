@@ -94,16 +94,21 @@ class ModelRepository:
     def latest(self) -> int:
         return max(self.servables)
 
-    def _load_blocking(self) -> dict[int, tuple[Runtime, str, dict[str, int]]]:
+    def _load_blocking(self) -> dict[int, tuple[Runtime, str, dict[str, int], set[str]]]:
         settings = self.settings
         root = materialize(settings.model, settings.download_dir, self._downloader)
         versions = discover_versions(root)
-        loaded: dict[int, tuple[Runtime, str, dict[str, int]]] = {}
+        loaded: dict[int, tuple[Runtime, str, dict[str, int], set[str]]] = {}
         for version in sorted(versions, reverse=True):
             runtime = self._opener(versions[version], settings.inference_threads)
             default = _default_signature(runtime, settings.signature_name, versions[version])
             timings = runtime.warm_up(settings.max_batch_size)
-            loaded[version] = (runtime, default, _batch_limits(timings, settings.max_batch_size, version))
+            loaded[version] = (
+                runtime,
+                default,
+                _batch_limits(timings, settings.max_batch_size, version),
+                _inline_signatures(timings, settings, version),
+            )
             log.info("loaded %s version %d from %s (%s)", self.name, version, versions[version], runtime.platform)
         return loaded
 
@@ -118,7 +123,7 @@ class ModelRepository:
             self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ModelLoadError) else str(exc)
             raise
         settings = self.settings
-        for version, (runtime, default, limits) in loaded.items():
+        for version, (runtime, default, limits, inline) in loaded.items():
             servable = Servable(self.name, version, runtime, default)
             for name, signature in runtime.signatures.items():
                 batcher = Batcher(
@@ -132,6 +137,7 @@ class ModelRepository:
                     in_flight=self.in_flight,
                     stackable=signature.batchable,
                     fixed_rows=signature.fixed_rows,
+                    inline=name in inline,
                     label=f"{self.name}-{version}-{name}",
                 )
                 batcher.start()
@@ -206,6 +212,29 @@ def _batch_limits(timings: dict[str, dict[int, float]], max_batch_size: int, ver
             )
             limits[name] = 1
     return limits
+
+
+def _inline_signatures(timings: dict[str, dict[int, float]], settings: Settings, version: int) -> set[str]:
+    """Signatures so fast that they run on the event loop. A call measured at warm-up under
+    INLINE_INFERENCE_MAX_US at its largest batch blocks the loop for less time than the hand-off to the
+    inference thread and back takes under load; slower ones, and every signature when the setting is 0, run on
+    the inference thread."""
+    limit = settings.inline_inference_max_us / 1e6
+    inline = set()
+    for name, per_row in timings.items():
+        rows = max(per_row)
+        if per_row[rows] * rows < limit:
+            log.info(
+                "version %d signature %r: a batch of %d took %.0f µs; it runs on the event loop "
+                "(INLINE_INFERENCE_MAX_US=%g)",
+                version,
+                name,
+                rows,
+                per_row[rows] * rows * 1e6,
+                settings.inline_inference_max_us,
+            )
+            inline.add(name)
+    return inline
 
 
 # A batch must cost at most this share of the per-row time of single calls to be worth waiting for.

@@ -276,7 +276,11 @@ class FakeRuntime(Runtime):
 def fake_app(
     tmp_path: Path, runtime: Runtime, env: dict[str, str] | None = None, opened: threading.Event | None = None
 ) -> ServingApp:
-    """An in-process app serving ``runtime``. With ``opened``, loading waits until that event is set."""
+    """An in-process app serving ``runtime``. With ``opened``, loading waits until that event is set.
+
+    The fake model is fast enough to run on the event loop (INLINE_INFERENCE_MAX_US), but tests hold its
+    ``gate`` to stall inference, which must happen on the inference thread: inline running is off unless
+    ``env`` sets it."""
     artifact = tmp_path / "model.tflite"
     artifact.write_bytes(b"placeholder: the fake opener never reads it")
 
@@ -285,7 +289,7 @@ def fake_app(
             opened.wait(30)
         return runtime
 
-    settings = load_settings({"MODEL_DIR": str(artifact), **(env or {})})
+    settings = load_settings({"MODEL_DIR": str(artifact), "INLINE_INFERENCE_MAX_US": "0", **(env or {})})
     return ServingApp(Service.create(settings, opener=opener))
 
 
