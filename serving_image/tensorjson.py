@@ -1,10 +1,10 @@
 """JSON bodies with large numeric arrays, decoded straight into NumPy without building Python lists.
 
 A 224×224×3 image sent as JSON is 150,528 numbers in 50,000 nested lists. ``orjson.loads`` followed by
-``np.asarray`` builds and frees every one of those Python objects: about 16 ms of event-loop time per image on
-the development machine, more than MobileNetV2 itself takes. :func:`loads` parses the body with simdjson
-(``pysimdjson``) and copies every large, regular numeric array into a buffer in C, so the same image costs
-about 3 ms (``bench/serving.py`` reports both).
+``np.asarray`` builds and frees every one of those Python objects: 11.6 ms of event-loop time per 0.99 MB image
+on the development machine, more than MobileNetV2 itself takes per image in a batch. :func:`loads` parses the
+body with simdjson (``pysimdjson``) and copies every large, regular numeric array into a buffer in C: 2.8 ms
+for the same image (``bench/json_decode.py`` measures both).
 
 The result is what ``orjson.loads`` returns, except that each numeric array of at least :data:`MIN_ELEMENTS`
 numbers is an ``int64`` or ``float64`` :class:`numpy.ndarray` of the same shape. ``np.asarray`` over either
