@@ -138,6 +138,10 @@ def test_the_parser_is_reused_and_survives_a_document_still_referenced() -> None
     first, second = tensorjson.loads(raw), tensorjson.loads(raw)
     assert first is not None and second is not None
     np.testing.assert_array_equal(first["instances"], second["instances"])
+    held = tensorjson._parser().parse(b"[1, 2]")  # a live proxy blocks reuse of the thread's parser
+    third = tensorjson.loads(raw)
+    assert third is not None and held[1] == 2
+    np.testing.assert_array_equal(third["instances"], first["instances"])
 
 
 # Nested lists of numbers, regular or not, mixed with booleans, strings and objects, in a small envelope.
