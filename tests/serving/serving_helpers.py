@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from serving_image.app import ServingApp
 from serving_image.config import load_settings
@@ -271,6 +272,29 @@ class FakeRuntime(Runtime):
         if np.any(x == 13):
             raise ValueError("the fake model refuses 13")
         return {"y": x * 2}
+
+
+class WarmUpClock:
+    """Stands in for ``time`` in ``serving_image.runtime.base`` (see :func:`install_warm_up_clock`), so the
+    warm-up measures what a fake runtime says a call costs (``advance``), not what a busy CI machine makes
+    of a sleep. Decisions taken from warm-up timings are then deterministic in tests."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def install_warm_up_clock(monkeypatch: pytest.MonkeyPatch) -> WarmUpClock:
+    from serving_image.runtime import base
+
+    clock = WarmUpClock()
+    monkeypatch.setattr(base, "time", clock)
+    return clock
 
 
 def fake_app(

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .serving_helpers import FakeRuntime, fake_app, wait_ready
+from .serving_helpers import FakeRuntime, WarmUpClock, fake_app, install_warm_up_clock, wait_ready
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # Starlette's notice about its future test-client transport
@@ -214,15 +214,22 @@ def test_bad_and_good_requests_interleaved(client: TestClient) -> None:
 
 
 class PerRowRuntime(FakeRuntime):
-    """A model whose cost is the same per row at any batch size, so batching cannot pay."""
+    """A model whose cost is the same per row at any batch size (1 ms, on the warm-up clock), so batching
+    cannot pay."""
+
+    def __init__(self, clock: WarmUpClock) -> None:
+        super().__init__()
+        self.clock = clock
 
     def predict(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        time.sleep(0.001 * len(inputs["x"]))
+        self.clock.advance(0.001 * len(inputs["x"]))
         return super().predict(signature, inputs)
 
 
-def test_batching_turns_off_for_a_model_it_does_not_speed_up(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    runtime = PerRowRuntime()
+def test_batching_turns_off_for_a_model_it_does_not_speed_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = PerRowRuntime(install_warm_up_clock(monkeypatch))
     app = fake_app(tmp_path, runtime, {"MAX_BATCH_SIZE": "8"})
     with caplog.at_level("INFO", logger="serving_image"), TestClient(app, raise_server_exceptions=False) as client:
         wait_ready(client)

@@ -4,7 +4,6 @@ Starlette's router (HotRoutes), and the lock-free histograms behind /metrics."""
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -17,7 +16,7 @@ from serving_image.app import _HOT_PATHS
 from serving_image.config import ConfigError, load_settings
 from serving_image.metrics import LoopHistograms, Metrics
 
-from .serving_helpers import FakeRuntime, fake_app, wait_ready
+from .serving_helpers import FakeRuntime, WarmUpClock, fake_app, install_warm_up_clock, wait_ready
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -28,18 +27,23 @@ GOOD = {"instances": [[1.0, 2.0]]}
 
 
 class ThreadRecordingRuntime(FakeRuntime):
-    """Records the thread of every call; ``delay`` seconds per call make it slow."""
+    """Records the thread of every call, and costs ``cost`` seconds a call on the warm-up clock."""
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(self, clock: WarmUpClock, cost: float) -> None:
         super().__init__()
-        self.delay = delay
+        self.clock = clock
+        self.cost = cost
         self.threads: list[str] = []
 
     def predict(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self.threads.append(threading.current_thread().name)
-        if self.delay:
-            time.sleep(self.delay)
+        self.clock.advance(self.cost)
         return super().predict(signature, inputs)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> WarmUpClock:
+    return install_warm_up_clock(monkeypatch)
 
 
 def threads_serving(tmp_path: Path, runtime: ThreadRecordingRuntime, env: dict[str, str]) -> set[str]:
@@ -55,23 +59,23 @@ def threads_serving(tmp_path: Path, runtime: ThreadRecordingRuntime, env: dict[s
 
 
 def test_a_model_faster_than_the_thread_hand_off_runs_on_the_event_loop(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, clock: WarmUpClock
 ) -> None:
-    runtime = ThreadRecordingRuntime()
+    runtime = ThreadRecordingRuntime(clock, cost=150e-6)
     with caplog.at_level("INFO", logger="serving_image"):
         threads = threads_serving(tmp_path, runtime, {"INLINE_INFERENCE_MAX_US": "200"})
     assert len(threads) == 1 and not any(name.startswith("inference") for name in threads)
     assert "runs on the event loop" in caplog.text
 
 
-def test_a_slow_model_runs_on_the_inference_thread(tmp_path: Path) -> None:
-    runtime = ThreadRecordingRuntime(delay=0.002)  # 2 ms a call: ten times the default limit
+def test_a_slow_model_runs_on_the_inference_thread(tmp_path: Path, clock: WarmUpClock) -> None:
+    runtime = ThreadRecordingRuntime(clock, cost=250e-6)  # past the 200 µs limit
     threads = threads_serving(tmp_path, runtime, {"INLINE_INFERENCE_MAX_US": "200"})
     assert threads and all(name.startswith("inference") for name in threads)
 
 
-def test_zero_keeps_every_model_on_the_inference_thread(tmp_path: Path) -> None:
-    threads = threads_serving(tmp_path, ThreadRecordingRuntime(), {"INLINE_INFERENCE_MAX_US": "0"})
+def test_zero_keeps_every_model_on_the_inference_thread(tmp_path: Path, clock: WarmUpClock) -> None:
+    threads = threads_serving(tmp_path, ThreadRecordingRuntime(clock, cost=1e-6), {"INLINE_INFERENCE_MAX_US": "0"})
     assert threads and all(name.startswith("inference") for name in threads)
 
 
