@@ -14,7 +14,6 @@ from .props import (
     decode_text,
     get,
     has_digest,
-    image_refs_in_text,
     is_false,
     is_set,
     is_true,
@@ -27,6 +26,7 @@ from .props import (
     secret_findings,
     statement_values,
     strings,
+    unpinned_boot_images,
 )
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -1202,12 +1202,7 @@ def sagemaker_image_digest(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Reference the image as repo@sha256:<digest> in the cloud-init `docker run` / `image=` line.",
 )
 def vm_image_digest(args: ResourceValidationArgs) -> Iterator[str]:
-    refs = image_refs_in_text(_user_data(args))
-    if not refs:
-        args.not_applicable("the user data starts no container image")
-    for ref in refs:
-        if not has_digest(ref):
-            yield f"user data runs {ref}, which is not pinned by digest"
+    yield from unpinned_boot_images(args, _user_data(args), "user data", "user data")
 
 
 RULES = collect(globals())

@@ -13,13 +13,13 @@ from .props import (
     decode_text,
     get,
     has_digest,
-    image_refs_in_text,
     is_false,
     is_set,
     is_true,
     items,
     number,
     secret_findings,
+    unpinned_boot_images,
 )
 
 CONTAINER_APP = "azure-native:app:ContainerApp"
@@ -641,12 +641,7 @@ def vmss_custom_data_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Reference the image as repo@sha256:<digest> in cloud-init.",
 )
 def vmss_image_digest(args: ResourceValidationArgs) -> Iterator[str]:
-    refs = image_refs_in_text(_custom_data(args))
-    if not refs:
-        args.not_applicable("the custom data starts no container image")
-    for ref in refs:
-        if not has_digest(ref):
-            yield f"cloud-init runs {ref}, which is not pinned by digest"
+    yield from unpinned_boot_images(args, _custom_data(args), "custom data", "cloud-init")
 
 
 @_rule(

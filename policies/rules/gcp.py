@@ -14,7 +14,6 @@ from .props import (
     UNKNOWN,
     get,
     has_digest,
-    image_refs_in_text,
     is_false,
     is_set,
     is_true,
@@ -23,6 +22,7 @@ from .props import (
     peek,
     secret_findings,
     strings,
+    unpinned_boot_images,
 )
 
 CLOUD_RUN = "gcp:cloudrunv2/service:Service"
@@ -517,12 +517,7 @@ def vm_metadata_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Reference the image as repo@sha256:<digest> in the cloud-init unit.",
 )
 def vm_image_digest(args: ResourceValidationArgs) -> Iterator[str]:
-    refs = image_refs_in_text(_startup_text(args))
-    if not refs:
-        args.not_applicable("the startup metadata starts no container image")
-    for ref in refs:
-        if not has_digest(ref):
-            yield f"cloud-init runs {ref}, which is not pinned by digest"
+    yield from unpinned_boot_images(args, _startup_text(args), "startup metadata", "cloud-init")
 
 
 @_rule(

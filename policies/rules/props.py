@@ -164,6 +164,17 @@ def image_refs_in_text(text: str) -> list[str]:
     return [m.group("a") or m.group("b") for m in _IMAGE_IN_TEXT.finditer(text)]
 
 
+def unpinned_boot_images(args: Any, text: str, source: str, runner: str) -> Iterator[str]:
+    """Findings for the images a VM's boot text (``source``: user data, cloud-init...) starts without a
+    digest; not applicable when it starts none. ``runner`` names what runs them in the finding."""
+    refs = image_refs_in_text(text)
+    if not refs:
+        args.not_applicable(f"the {source} starts no container image")
+    for ref in refs:
+        if not has_digest(ref):
+            yield f"{runner} runs {ref}, which is not pinned by digest"
+
+
 def decode_text(value: Any) -> str:
     """User data as text: base64 and gzip are undone when present, plain text is returned as is."""
     if not isinstance(value, str):
