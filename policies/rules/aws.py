@@ -27,6 +27,7 @@ from .props import (
     statement_values,
     strings,
     unpinned_boot_images,
+    unpinned_named_containers,
 )
 
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -1156,9 +1157,7 @@ def ecr_scan_on_push(args: ResourceValidationArgs) -> Iterator[str]:
     remediation="Use the image's repo@sha256:<digest> reference in the service spec.",
 )
 def ecs_image_digest(args: ResourceValidationArgs) -> Iterator[str]:
-    for container in container_definitions(args):
-        if not has_digest(container.get("image")):
-            yield f"container {container.get('name')} runs {container.get('image')!r}, not pinned by digest"
+    yield from unpinned_named_containers(container_definitions(args))
 
 
 @_rule(

@@ -20,6 +20,7 @@ from .props import (
     number,
     secret_findings,
     unpinned_boot_images,
+    unpinned_named_containers,
 )
 
 CONTAINER_APP = "azure-native:app:ContainerApp"
@@ -157,9 +158,7 @@ def container_app_no_plain_secrets(args: ResourceValidationArgs) -> Iterator[str
     remediation="Use <registry>.azurecr.io/<repo>@sha256:<digest>.",
 )
 def container_app_image_digest(args: ResourceValidationArgs) -> Iterator[str]:
-    for container in _template_containers(args):
-        if not has_digest(container.get("image")):
-            yield f"container {container.get('name')} runs {container.get('image')!r}, not pinned by digest"
+    yield from unpinned_named_containers(_template_containers(args))
 
 
 @_rule(

@@ -7,7 +7,7 @@ import binascii
 import gzip
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy.proxy import UnknownValueError
@@ -162,6 +162,13 @@ _IMAGE_IN_TEXT = re.compile(
 def image_refs_in_text(text: str) -> list[str]:
     """The container images a startup script or cloud-init document runs or pulls."""
     return [m.group("a") or m.group("b") for m in _IMAGE_IN_TEXT.finditer(text)]
+
+
+def unpinned_named_containers(containers: Iterable[Mapping[str, Any]]) -> Iterator[str]:
+    """Findings for container definitions (``name`` and ``image`` keys) whose image has no digest."""
+    for container in containers:
+        if not has_digest(container.get("image")):
+            yield f"container {container.get('name')} runs {container.get('image')!r}, not pinned by digest"
 
 
 def unpinned_boot_images(args: Any, text: str, source: str, runner: str) -> Iterator[str]:
