@@ -6,9 +6,9 @@ import argparse
 import time
 from pathlib import Path
 
-from components import PROFILES, ModelService
-from components.kubernetes import ModelWorkload, ModelWorkloadArgs
-from components.plan import plan_stack, run_program
+from modelport import PROFILES, ModelService
+from modelport.kubernetes import ModelWorkload, ModelWorkloadArgs
+from modelport.plan import plan_stack, run_program
 
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE = "registry.example.com/ml/churn@sha256:" + "4f" * 32

@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.plan.policy import evaluate_resources, load_rules  # noqa: E402
-from components.plan.runner import Plan, run_program  # noqa: E402
-from components.profiles import PROFILES  # noqa: E402
-from components.spec import ModelService  # noqa: E402
+from modelport.plan.policy import evaluate_resources, load_rules  # noqa: E402
+from modelport.plan.runner import Plan, run_program  # noqa: E402
+from modelport.profiles import PROFILES  # noqa: E402
+from modelport.spec import ModelService  # noqa: E402
 
 IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn@sha256:" + "4f" * 32
 
@@ -40,8 +40,8 @@ def service(name: str) -> ModelService:
 
 def synthetic_plan(resources: int) -> Plan:
     """Plan components until there are at least ``resources`` registrations."""
-    from components.aws import Ec2Service, Ec2ServiceArgs, EcsService, EcsServiceArgs, LambdaService, LambdaServiceArgs
-    from components.kubernetes.workload import ModelWorkload, ModelWorkloadArgs
+    from modelport.aws import Ec2Service, Ec2ServiceArgs, EcsService, EcsServiceArgs, LambdaService, LambdaServiceArgs
+    from modelport.kubernetes.workload import ModelWorkload, ModelWorkloadArgs
 
     prod = PROFILES["prod"]
 

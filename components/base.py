@@ -33,7 +33,7 @@ class ComponentArgs:
         if not isinstance(self.service, ModelService):
             raise SpecError("service", "must be a ModelService")
         if not isinstance(self.profile, Profile):
-            raise SpecError("profile", "must be a Profile (components.profiles.PROFILES['dev'|'staging'|'prod'])")
+            raise SpecError("profile", "must be a Profile (modelport.profiles.PROFILES['dev'|'staging'|'prod'])")
         if self.service.scaling.min_replicas is None:
             # Direct construction from code: fill the profile's floor so the component sees concrete values.
             object.__setattr__(self, "service", self.profile.apply(self.service))

@@ -34,22 +34,22 @@ class Entry:
 
 
 _ENTRIES = (
-    Entry("kubernetes", "kubernetes", "components.kubernetes.workload", "ModelWorkload", "kubernetes"),
-    Entry("aws", "vm", "components.aws.vm", "Ec2Service", "aws"),
-    Entry("aws", "container", "components.aws.container", "EcsService", "aws"),
-    Entry("aws", "kubernetes", "components.aws.kubernetes", "EksService", "aws"),
-    Entry("aws", "serverless", "components.aws.serverless", "LambdaService", "aws"),
-    Entry("aws", "ml_platform", "components.aws.ml_platform", "SageMakerEndpoint", "aws"),
-    Entry("gcp", "vm", "components.gcp.vm", "MigService", "gcp", "planned"),
-    Entry("gcp", "container", "components.gcp.container", "CloudRunService", "gcp", "planned"),
-    Entry("gcp", "kubernetes", "components.gcp.kubernetes", "GkeService", "gcp", "planned"),
-    Entry("gcp", "serverless", "components.gcp.serverless", "CloudRunFunction", "gcp", "planned"),
-    Entry("gcp", "ml_platform", "components.gcp.ml_platform", "VertexEndpoint", "gcp", "planned"),
-    Entry("azure", "vm", "components.azure.vm", "VmssService", "azure", "planned"),
-    Entry("azure", "container", "components.azure.container", "ContainerAppService", "azure", "planned"),
-    Entry("azure", "kubernetes", "components.azure.kubernetes", "AksService", "azure", "planned"),
-    Entry("azure", "serverless", "components.azure.serverless", "FunctionAppService", "azure", "planned"),
-    Entry("azure", "ml_platform", "components.azure.ml_platform", "AzureMlEndpoint", "azure", "planned"),
+    Entry("kubernetes", "kubernetes", "modelport.kubernetes.workload", "ModelWorkload", "kubernetes"),
+    Entry("aws", "vm", "modelport.aws.vm", "Ec2Service", "aws"),
+    Entry("aws", "container", "modelport.aws.container", "EcsService", "aws"),
+    Entry("aws", "kubernetes", "modelport.aws.kubernetes", "EksService", "aws"),
+    Entry("aws", "serverless", "modelport.aws.serverless", "LambdaService", "aws"),
+    Entry("aws", "ml_platform", "modelport.aws.ml_platform", "SageMakerEndpoint", "aws"),
+    Entry("gcp", "vm", "modelport.gcp.vm", "MigService", "gcp", "planned"),
+    Entry("gcp", "container", "modelport.gcp.container", "CloudRunService", "gcp", "planned"),
+    Entry("gcp", "kubernetes", "modelport.gcp.kubernetes", "GkeService", "gcp", "planned"),
+    Entry("gcp", "serverless", "modelport.gcp.serverless", "CloudRunFunction", "gcp", "planned"),
+    Entry("gcp", "ml_platform", "modelport.gcp.ml_platform", "VertexEndpoint", "gcp", "planned"),
+    Entry("azure", "vm", "modelport.azure.vm", "VmssService", "azure", "planned"),
+    Entry("azure", "container", "modelport.azure.container", "ContainerAppService", "azure", "planned"),
+    Entry("azure", "kubernetes", "modelport.azure.kubernetes", "AksService", "azure", "planned"),
+    Entry("azure", "serverless", "modelport.azure.serverless", "FunctionAppService", "azure", "planned"),
+    Entry("azure", "ml_platform", "modelport.azure.ml_platform", "AzureMlEndpoint", "azure", "planned"),
 )
 CATALOG: dict[tuple[str, str], Entry] = {(e.cloud, e.pattern): e for e in _ENTRIES}
 

@@ -1,5 +1,5 @@
 """The modelport stack program: validated config in, one component per target out, endpoints exported."""
 
-from components.program import run_stack
+from modelport.program import run_stack
 
 run_stack()

@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import pulumi
 import pytest
+from modelport.plan.mocks import CapturedResource, CapturingMonitor, MockContext, PlanMocks
+from modelport.spec import ModelService
 from pulumi.runtime.settings import reset_options
 from pulumi.runtime.stack import wait_for_rpcs
-
-from components.plan.mocks import CapturedResource, CapturingMonitor, MockContext, PlanMocks
-from components.spec import ModelService
 
 DIGEST = "sha256:" + "4f" * 32
 IMAGE = f"registry.example.com/ml/churn@{DIGEST}"

@@ -8,9 +8,8 @@ import textwrap
 
 import pytest
 from conftest import make_service
-
-from components import CATALOG, PROFILES, SpecError, Target, deploy, load_component
-from components.spec import CLOUDS, PATTERNS
+from modelport import CATALOG, PROFILES, SpecError, Target, deploy, load_component
+from modelport.spec import CLOUDS, PATTERNS
 
 
 def test_catalog_covers_the_matrix_and_the_kubernetes_workload() -> None:
@@ -71,8 +70,8 @@ BLOCK_SDKS = textwrap.dedent("""
 
 def test_core_imports_without_any_cloud_sdk_and_a_missing_extra_says_what_to_install() -> None:
     script = BLOCK_SDKS + textwrap.dedent("""
-        import components
-        from components import ModelService, PROFILES, Target, deploy, MissingExtraError
+        import modelport
+        from modelport import ModelService, PROFILES, Target, deploy, MissingExtraError
         service = ModelService.from_config({"name": "churn", "image": "ghcr.io/acme/churn:1"})
         for cloud, pattern, region in (("kubernetes", "kubernetes", None), ("aws", "container", "us-east-1")):
             try:

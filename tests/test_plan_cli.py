@@ -10,10 +10,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from components import cli
-from components.plan import runner
-from components.plan.runner import PolicyReport, Violation
+from modelport import cli
+from modelport.plan import runner
+from modelport.plan.runner import PolicyReport, Violation
 
 ROOT = Path(__file__).resolve().parents[1]
 STACKS = ROOT / "stacks"
@@ -166,7 +165,7 @@ def test_console_script_reports_errors_without_a_traceback(tmp_path: Path) -> No
         [
             sys.executable,
             "-m",
-            "components.cli",
+            "modelport.cli",
             "plan",
             "prod",
             "--stack-dir",
@@ -201,7 +200,7 @@ def test_without_the_policy_extra_the_report_says_it_was_skipped(tmp_path: Path)
         "import importlib.util\n"
         "importlib.util.find_spec = (lambda f: lambda name, *a: None if name == 'pulumi_policy' else f(name, *a))("
         "importlib.util.find_spec)\n"
-        "from components.cli import main\n"
+        "from modelport.cli import main\n"
         f"sys.exit(main(['plan', 'dev', '--stack-dir', {str(STACKS)!r}, '--json', '-']))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -214,7 +213,7 @@ def test_without_the_policy_extra_the_report_says_it_was_skipped(tmp_path: Path)
 def test_policy_config_is_applied_and_bad_policy_config_exits_2(capsys, tmp_path: Path) -> None:
     strict = tmp_path / "strict.json"
     # Turning every rule off leaves nothing evaluated; the file is the same format CrossGuard takes.
-    from components.plan.policy import catalogue
+    from modelport.plan.policy import catalogue
 
     strict.write_text(json.dumps({rule["name"]: {"enforcementLevel": "disabled"} for rule in catalogue()}))
     code, out, _ = run_cli(capsys, "prod", "--stack-dir", str(STACKS), "--policy-config", str(strict), "--json", "-")

@@ -7,10 +7,9 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-
-from components.plan.runner import run_program
-from components.plan.stackconfig import apply_override, parse_override
-from components.validation import SpecError
+from modelport.plan.runner import run_program
+from modelport.plan.stackconfig import apply_override, parse_override
+from modelport.validation import SpecError
 
 
 def test_secret_inputs_and_outputs_are_masked_in_json() -> None:

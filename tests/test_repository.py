@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from components.plan.runner import run_program
+from modelport.plan.runner import run_program
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,9 +9,8 @@ import pytest
 from conftest import IMAGE
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from components import PROFILES, ModelService, SpecError, StackSpec, Target
-from components.spec import parse_image
+from modelport import PROFILES, ModelService, SpecError, StackSpec, Target
+from modelport.spec import parse_image
 
 VALID = {
     "name": "churn",

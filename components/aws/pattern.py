@@ -54,7 +54,7 @@ class PatternArgs(AwsArgs):
             ),
         )
         if self.foundation is not None and not isinstance(self.foundation, Foundation):
-            raise SpecError("foundation", "must be a components.aws.Foundation")
+            raise SpecError("foundation", "must be a modelport.aws.Foundation")
 
     # --- checks several patterns share ---
 
@@ -158,7 +158,7 @@ def provider_for_target(
     target: Target,
     opts: pulumi.ResourceOptions | None,
 ) -> aws.Provider:
-    """``provider_for_target`` for ``components.catalog.deploy``: an aws.Provider for the target's region.
+    """``provider_for_target`` for ``modelport.catalog.deploy``: an aws.Provider for the target's region.
 
     ``deploy`` validated the options already. Default tags (the service's tags plus ``managed-by: modelport``)
     land on every taggable resource.

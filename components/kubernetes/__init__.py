@@ -3,6 +3,6 @@
 try:
     from .workload import ModelWorkload, ModelWorkloadArgs
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
-    raise ImportError("components.kubernetes needs pulumi-kubernetes: pip install 'modelport[kubernetes]'") from exc
+    raise ImportError("modelport.kubernetes needs pulumi-kubernetes: pip install 'modelport[kubernetes]'") from exc
 
 __all__ = ["ModelWorkload", "ModelWorkloadArgs"]

@@ -8,10 +8,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from conftest import DIGEST, make_service
-
-from components.plan.mocks import CapturedResource
-from components.plan.runner import Plan, run_program
-from components.profiles import PROFILES, Profile
+from modelport.plan.mocks import CapturedResource
+from modelport.plan.runner import Plan, run_program
+from modelport.profiles import PROFILES, Profile
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import pytest
 from aws_fixtures import CANARY, CERTIFICATE, ECR_IMAGE, PROD, make_service, register
-
-from components.aws.container import EcsServiceArgs
-from components.aws.kubernetes import EksServiceArgs
-from components.aws.ml_platform import SageMakerEndpointArgs
-from components.aws.serverless import LambdaServiceArgs
-from components.aws.vm import Ec2ServiceArgs
-from components.catalog import deploy
-from components.spec import Target
-from components.validation import SpecError
+from modelport.aws.container import EcsServiceArgs
+from modelport.aws.kubernetes import EksServiceArgs
+from modelport.aws.ml_platform import SageMakerEndpointArgs
+from modelport.aws.serverless import LambdaServiceArgs
+from modelport.aws.vm import Ec2ServiceArgs
+from modelport.catalog import deploy
+from modelport.spec import Target
+from modelport.validation import SpecError
 
 S = "modelport:service."
 GPU = {"cpu": 4, "memory_mib": 8192, "accelerator": {"type": "nvidia-t4"}}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 
 from aws_fixtures import CANARY, CERTIFICATE, DEV, PARAMETER, PROD, SECRET, make_service, register, subnet_zones
-
-from components.aws.container import EcsService, EcsServiceArgs
-from components.aws.loadbalancer import TLS_POLICY
+from modelport.aws.container import EcsService, EcsServiceArgs
+from modelport.aws.loadbalancer import TLS_POLICY
 
 TASK = "aws:ecs/taskDefinition:TaskDefinition"
 SERVICE = "aws:ecs/service:Service"

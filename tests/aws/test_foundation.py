@@ -7,9 +7,8 @@ import json
 
 import pytest
 from aws_fixtures import DEV, PROD, make_service, register, subnet_zones
-
-from components.aws.foundation import Foundation, FoundationArgs
-from components.validation import SpecError
+from modelport.aws.foundation import Foundation, FoundationArgs
+from modelport.validation import SpecError
 
 KEY = "aws:kms/key:Key"
 BYO_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-4333-8444-555555555555"
@@ -160,8 +159,8 @@ def test_autoscaling_service_linked_role_can_be_created_before_the_key(pulumi_mo
 
 
 def test_one_foundation_can_be_shared_by_patterns_of_a_region(pulumi_mocks):
-    from components.aws.container import EcsService, EcsServiceArgs
-    from components.aws.vm import Ec2Service, Ec2ServiceArgs
+    from modelport.aws.container import EcsService, EcsServiceArgs
+    from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
 
     def program():
         service = make_service()
@@ -180,7 +179,7 @@ def test_one_foundation_can_be_shared_by_patterns_of_a_region(pulumi_mocks):
 
 
 def test_a_shared_foundation_must_suit_the_pattern(pulumi_mocks):
-    from components.aws.vm import Ec2Service, Ec2ServiceArgs
+    from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
 
     def program():
         service = make_service()

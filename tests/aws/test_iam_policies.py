@@ -24,12 +24,11 @@ from aws_fixtures import (
     build,
     make_service,
 )
-
-from components.aws.container import EcsService, EcsServiceArgs
-from components.aws.kubernetes import EksService, EksServiceArgs
-from components.aws.ml_platform import SageMakerEndpoint, SageMakerEndpointArgs
-from components.aws.serverless import LambdaService, LambdaServiceArgs
-from components.aws.vm import Ec2Service, Ec2ServiceArgs
+from modelport.aws.container import EcsService, EcsServiceArgs
+from modelport.aws.kubernetes import EksService, EksServiceArgs
+from modelport.aws.ml_platform import SageMakerEndpoint, SageMakerEndpointArgs
+from modelport.aws.serverless import LambdaService, LambdaServiceArgs
+from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
 
 BLOCKING = {"MEDIUM", "HIGH", "CRITICAL"}
 DOCUMENT_FIELDS = {

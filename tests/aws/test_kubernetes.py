@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from aws_fixtures import DEV, PROD, make_service, register, subnet_zones
-
-from components.aws.kubernetes import CONTROL_PLANE_LOGS, EksService, EksServiceArgs
+from modelport.aws.kubernetes import CONTROL_PLANE_LOGS, EksService, EksServiceArgs
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODES = "aws:eks/nodeGroup:NodeGroup"

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 
 from aws_fixtures import DEV, ECR_CANARY, ECR_CANARY_VARIANTS, ECR_IMAGE, PROD, make_service, register, subnet_zones
-
-from components.aws.ml_platform import SageMakerEndpoint, SageMakerEndpointArgs
+from modelport.aws.ml_platform import SageMakerEndpoint, SageMakerEndpointArgs
 
 MODEL = "aws:sagemaker/model:Model"
 CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"

@@ -16,8 +16,7 @@ from aws_fixtures import (
     register,
     subnet_zones,
 )
-
-from components.aws.serverless import LambdaService, LambdaServiceArgs, lambda_memory_mb
+from modelport.aws.serverless import LambdaService, LambdaServiceArgs, lambda_memory_mb
 
 FUNCTION = "aws:lambda/function:Function"
 

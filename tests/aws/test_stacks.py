@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from components.plan import plan_stack
-from components.plan.runner import Plan, PolicyReport
+from modelport.plan import plan_stack
+from modelport.plan.runner import Plan, PolicyReport
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 EXPECTED = {
@@ -68,7 +67,7 @@ def test_stack_exports_an_endpoint_and_identity_per_target(plans, stack):
     assert all(str(v).startswith("arn:aws:iam::") for v in outputs["identities"].values())
 
 
-@pytest.mark.skipif(importlib.util.find_spec("components.plan.policy") is None, reason="no policy pack")
+@pytest.mark.skipif(importlib.util.find_spec("modelport.plan.policy") is None, reason="no policy pack")
 def test_policy_pack_finds_no_mandatory_violation_in_the_aws_stacks():
     for stack in EXPECTED:
         plan = plan_stack(stack, STACKS)

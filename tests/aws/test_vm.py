@@ -17,10 +17,9 @@ from aws_fixtures import (
     register,
     subnet_zones,
 )
-
-from components.aws.loadbalancer import TLS_POLICY, elb_log_principals
-from components.aws.vm import Ec2Service, Ec2ServiceArgs
-from components.validation import SpecError
+from modelport.aws.loadbalancer import TLS_POLICY, elb_log_principals
+from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
+from modelport.validation import SpecError
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
 ASG = "aws:autoscaling/group:Group"

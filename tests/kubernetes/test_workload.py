@@ -9,11 +9,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 from conftest import IMAGE, make_service
-
-from components import PROFILES, ModelService, SpecError, Target, deploy
-from components.kubernetes import ModelWorkload, ModelWorkloadArgs
-from components.kubernetes.workload import GRACEFUL_TIMEOUT_SECONDS, PRESTOP_SECONDS
-from components.spec import split_replicas
+from modelport import PROFILES, ModelService, SpecError, Target, deploy
+from modelport.kubernetes import ModelWorkload, ModelWorkloadArgs
+from modelport.kubernetes.workload import GRACEFUL_TIMEOUT_SECONDS, PRESTOP_SECONDS
+from modelport.spec import split_replicas
 
 # The oldest minor the managed clouds still support in standard channels, and the newest schema available.
 K8S_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())

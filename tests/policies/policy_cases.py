@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from components.plan.mocks import CapturedResource
-from components.plan.policy import Evaluation, evaluate, load_rules
-from components.plan.runner import Plan, Violation, run_program
+from modelport.plan.mocks import CapturedResource
+from modelport.plan.policy import Evaluation, evaluate, load_rules
+from modelport.plan.runner import Plan, Violation, run_program
 
 DELETE = object()
 DIGEST = "sha256:" + "4f" * 32

@@ -8,9 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 from conftest import make_service
-from policy_cases import DELETE, DIGEST, Case, b64, bad, cloud_init, good, patched
-
-from components.aws import (
+from modelport.aws import (
     Ec2Service,
     Ec2ServiceArgs,
     EcsService,
@@ -18,7 +16,8 @@ from components.aws import (
     LambdaService,
     LambdaServiceArgs,
 )
-from components.profiles import PROFILES
+from modelport.profiles import PROFILES
+from policy_cases import DELETE, DIGEST, Case, b64, bad, cloud_init, good, patched
 
 ACCOUNT = "123456789012"
 KEY_ARN = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/0a1b2c3d-4e5f-6789-abcd-ef0123456789"

@@ -6,10 +6,9 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 from conftest import make_service
+from modelport.kubernetes.workload import ModelWorkload, ModelWorkloadArgs
+from modelport.profiles import PROFILES
 from policy_cases import DELETE, IMAGE, TAGGED_IMAGE, Case, bad, good, patched
-
-from components.kubernetes.workload import ModelWorkload, ModelWorkloadArgs
-from components.profiles import PROFILES
 
 LABELS = {"app.kubernetes.io/name": "model"}
 

@@ -10,10 +10,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 import pytest
-from policy_cases import TAGGED_IMAGE
-
-from components.plan.mocks import CapturedResource
-from components.plan.policy import (
+from modelport.plan.mocks import CapturedResource
+from modelport.plan.policy import (
     UNCHECKED_PREFIX,
     PolicyEvaluationError,
     _rules_package,
@@ -23,8 +21,9 @@ from components.plan.policy import (
     load_policy_config,
     parse_policy_config,
 )
-from components.plan.runner import Plan, PolicyReport, run_program
-from components.validation import SpecError
+from modelport.plan.runner import Plan, PolicyReport, run_program
+from modelport.validation import SpecError
+from policy_cases import TAGGED_IMAGE
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 

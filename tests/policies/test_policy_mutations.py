@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from components.cli import main
-from components.plan.runner import plan_stack
+from modelport.cli import main
+from modelport.plan.runner import plan_stack
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "stacks"

@@ -14,14 +14,9 @@ from typing import Any
 import pytest
 import yaml
 from google.protobuf import json_format, struct_pb2
-from policy_tables import table_run
-from pulumi.runtime import proto, rpc
-from pulumi_policy import EnforcementLevel
-from pulumi_policy.policy import _PolicyAnalyzerServicer
-
-from components.cli import main
-from components.plan.mocks import CapturedResource
-from components.plan.policy import (
+from modelport.cli import main
+from modelport.plan.mocks import CapturedResource
+from modelport.plan.policy import (
     _rules_package,
     catalogue,
     effective_levels,
@@ -32,7 +27,11 @@ from components.plan.policy import (
     parse_policy_config,
     summary,
 )
-from components.plan.policy_docs import generated_documents
+from modelport.plan.policy_docs import generated_documents
+from policy_tables import table_run
+from pulumi.runtime import proto, rpc
+from pulumi_policy import EnforcementLevel
+from pulumi_policy.policy import _PolicyAnalyzerServicer
 
 PACK = pack_directory()
 PSS_RESTRICTED_CONTROLS = [
@@ -228,7 +227,7 @@ def test_the_tls13_1_2_policy_family_is_accepted(policy: str, accepted: bool) ->
 def test_generated_documents_are_up_to_date() -> None:
     for path, content in generated_documents().items():
         assert path.is_file() and path.read_text() == content, (
-            f"{path} is stale: run `python -m components.plan.policy_docs`"
+            f"{path} is stale: run `python -m modelport.plan.policy_docs`"
         )
     table = markdown_table()
     assert len(table.strip().splitlines()) == len(load_rules()) + 2

@@ -6,8 +6,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-
-from components.plan.runner import Plan, plan_stack
+from modelport.plan.runner import Plan, plan_stack
 
 STACKS = Path(__file__).resolve().parents[2] / "stacks"
 EXAMPLES = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in STACKS.glob("Pulumi.*.yaml"))

@@ -1,5 +1,5 @@
 """The same thin program as stacks/__main__.py, for the mutation tests' extra production baseline."""
 
-from components.program import run_stack
+from modelport.program import run_stack
 
 run_stack()
