@@ -33,7 +33,7 @@ def service(name: str) -> ModelService:
             "name": name,
             "image": IMAGE,
             "scaling": {"min_replicas": 3, "max_replicas": 12},
-            "exposure": {"allowed_callers": ["10.0.0.0/8"]},
+            "exposure": {"allowed_networks": ["10.0.0.0/8"]},
         }
     )
 

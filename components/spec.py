@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .regions import region_zones
 from .validation import (
     SpecError,
     check_bool,
@@ -44,6 +46,8 @@ __all__ = [
     "Target",
     "Variant",
     "parse_image",
+    "parse_network",
+    "principal_cloud",
     "split_replicas",
 ]
 
@@ -164,10 +168,16 @@ class _Part:
     """Shared parsing: strict keys, nested parts built with their key path."""
 
     _NESTED: Mapping[str, type] = MappingProxyType({})
+    # Keys of earlier releases, with what replaced them: an error that says where the value goes now.
+    _REPLACED: Mapping[str, str] = MappingProxyType({})
 
     @classmethod
     def from_config(cls, data: Any, path: str) -> Any:
         keys = dataclass_keys(cls)
+        if isinstance(data, Mapping):
+            for old, reason in cls._REPLACED.items():
+                if old in data:
+                    raise SpecError(join_path(path, old), reason)
         required = [f.name for f in dataclasses.fields(cls) if _is_required(f)]
         check_mapping_keys(path, data, keys, required)
         kwargs = cls._parse_collections(dict(data), path)
@@ -276,25 +286,113 @@ class Health(_Part):
         check_int("startup_seconds", self.startup_seconds, minimum=10, maximum=3600)
 
 
+# --- who may call ---------------------------------------------------------------------------------------------
+
+# Each principal names its cloud by its form (DESIGN §3.2). A target takes the principals of its own cloud.
+AWS_PRINCIPAL_ARN = r"arn:aws[a-z-]*:iam::\d{12}:(root|(role|user)(/[\w+=,.@-]+)*/[\w+=,.@-]+)"
+_EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,63}"
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+PRINCIPAL_FORMS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("aws", re.compile(rf"\d{{12}}|{AWS_PRINCIPAL_ARN}")),
+    (
+        "gcp",
+        re.compile(
+            rf"(serviceAccount|user|group):{_EMAIL}|domain:([a-z0-9]([-a-z0-9]{{0,61}}[a-z0-9])?\.)+[a-z]{{2,63}}"
+        ),
+    ),
+    ("azure", re.compile(r"azure:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")),
+    ("kubernetes", re.compile(rf"namespace/{_DNS_LABEL}|serviceaccount/{_DNS_LABEL}/{_DNS_LABEL}")),
+)
+PRINCIPAL_TEXT = (
+    "an identity: an AWS role/user ARN or 12-digit account ID, a GCP member (serviceAccount:, user:, group:, "
+    "domain:), an Azure principal object ID as azure:<uuid>, or Kubernetes namespace/<name> or "
+    "serviceaccount/<namespace>/<name>"
+)
+
+
+def principal_cloud(path: str, value: Any) -> str:
+    """The cloud (``aws``, ``gcp``, ``azure`` or ``kubernetes``) a principal belongs to, judged by its form."""
+    text = check_str(path, value, description=PRINCIPAL_TEXT, max_length=2048)
+    for cloud, pattern in PRINCIPAL_FORMS:
+        if pattern.fullmatch(text):
+            return cloud
+    if ipaddress_or_none(text) is not None:
+        raise SpecError(
+            path, f"a network range is not an identity: put CIDRs under exposure.allowed_networks (got {text!r})"
+        )
+    raise SpecError(path, f"must be {PRINCIPAL_TEXT} (got {text!r})")
+
+
+def ipaddress_or_none(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def parse_network(path: str, value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """A CIDR, exactly as written: host bits set are refused rather than silently cleared."""
+    text = check_str(path, value, description="a CIDR such as 10.20.0.0/16 or 2001:db8::/32")
+    try:
+        return ipaddress.ip_network(text, strict=True)
+    except ValueError as exc:
+        loose = ipaddress_or_none(text)
+        if loose is not None:
+            raise SpecError(path, f"has host bits set: write {loose} (got {text!r})") from None
+        raise SpecError(path, f"must be a CIDR such as 10.20.0.0/16 or 2001:db8::/32 (got {text!r}): {exc}") from None
+
+
 @dataclass(frozen=True, kw_only=True)
 class Exposure(_Part):
-    """Who may call the model. Private by default; public needs authenticated callers."""
+    """Who may call the model. Private by default; public needs authenticated callers.
+
+    ``allowed_principals`` are identities, each of one cloud by its form; a target enforces those of its own
+    cloud. ``allowed_networks`` are CIDRs: they narrow who can connect and never authenticate. Anonymous public
+    access needs ``anonymous: true`` (which the policy pack refuses in prod).
+    """
 
     public: bool = False
-    allowed_callers: tuple[str, ...] = ()
+    allowed_principals: tuple[str, ...] = ()
+    allowed_networks: tuple[str, ...] = ()
+    anonymous: bool = False
     certificate: str | None = None
     domain: str | None = None
 
+    _REPLACED = MappingProxyType(
+        {
+            "allowed_callers": "was replaced by allowed_principals (identities: IAM ARNs or account IDs, GCP "
+            "members, azure:<object id>, namespace/<name>) and allowed_networks (CIDRs); move each entry to the "
+            "list of its kind",
+        }
+    )
+
     def __post_init__(self) -> None:
         check_bool("public", self.public)
-        object.__setattr__(self, "allowed_callers", check_str_list("allowed_callers", self.allowed_callers))
+        check_bool("anonymous", self.anonymous)
+        principals = check_str_list("allowed_principals", self.allowed_principals)
+        seen: dict[str, int] = {}
+        for index, principal in enumerate(principals):
+            principal_cloud(f"allowed_principals[{index}]", principal)
+            if principal in seen:
+                raise SpecError(f"allowed_principals[{index}]", f"repeats allowed_principals[{seen[principal]}]")
+            seen[principal] = index
+        networks = check_str_list("allowed_networks", self.allowed_networks)
+        for index, network in enumerate(networks):
+            parse_network(f"allowed_networks[{index}]", network)
+        object.__setattr__(self, "allowed_principals", principals)
+        object.__setattr__(self, "allowed_networks", networks)
         check_optional_str("certificate", self.certificate, max_length=2048)
         check_optional_str("domain", self.domain, pattern=HOSTNAME_PATTERN, description="a lowercase DNS hostname")
-        if self.public and not self.allowed_callers:
-            raise SpecError(
-                "allowed_callers",
-                "a public exposure must name its authenticated callers (IAM principals, or CIDRs for ingress)",
-            )
+        if self.anonymous and not self.public:
+            raise SpecError("anonymous", "applies only to a public exposure (exposure.public: true)")
+
+    def principals_of(self, cloud: str) -> tuple[str, ...]:
+        """The principals a target of ``cloud`` enforces, in the order written."""
+        return tuple(p for p in self.allowed_principals if principal_cloud("allowed_principals", p) == cloud)
+
+    @property
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(n) for n in self.allowed_networks)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -476,6 +574,8 @@ class Target:
     cloud: str
     pattern: str
     region: str | None = None
+    # The zones of a region newer than modelport's region table (modelport/regions.py): the escape hatch.
+    zones: tuple[str, ...] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     path: str = field(default="target", compare=False)
 
@@ -499,14 +599,29 @@ class Target:
                     pattern=r"[a-z][a-z0-9-]{2,40}",
                     description=f"a {self.cloud} region name such as {_EXAMPLE_REGION[self.cloud]}",
                 )
+                if self.zones is not None:
+                    zones = check_str_list("zones", self.zones, pattern=r"[a-z0-9-]{1,40}", description="a zone name")
+                    if not zones:
+                        raise SpecError("zones", "must name at least one zone, or be left out")
+                    object.__setattr__(self, "zones", zones)
+                region_zones("region", self.cloud, self.region, self.zones)
+            if self.cloud == "kubernetes" and self.zones is not None:
+                raise SpecError("zones", "does not apply to cloud 'kubernetes'")
             if not isinstance(self.options, Mapping):
                 raise SpecError("options", "must be a mapping of target-specific options")
         object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
 
     @classmethod
     def from_config(cls, data: Any, path: str) -> Target:
-        check_mapping_keys(path, data, ("cloud", "pattern", "region", "options"), ("cloud", "pattern"))
+        check_mapping_keys(path, data, ("cloud", "pattern", "region", "zones", "options"), ("cloud", "pattern"))
         return cls(**data, path=path)
+
+    @property
+    def region_zones(self) -> tuple[str, ...]:
+        """The zones of the target's region: from modelport's table, or the target's own ``zones``."""
+        if self.cloud == "kubernetes" or self.region is None:
+            return ()
+        return region_zones(f"{self.path}.region", self.cloud, self.region, self.zones, f"{self.path}.zones")
 
     @property
     def key(self) -> str:

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from modelport import PROFILES, ModelService, SpecError, StackSpec, Target
 from modelport.spec import parse_image
 
+S = "modelport:service."
+
 VALID = {
     "name": "churn",
     "image": IMAGE,
@@ -22,7 +24,8 @@ VALID = {
     "health": {"ready_path": "/v2/health/ready", "live_path": "/v2/health/live", "startup_seconds": 120},
     "exposure": {
         "public": True,
-        "allowed_callers": ["10.0.0.0/8"],
+        "allowed_principals": ["namespace/checkout", "serviceAccount:caller@acme.iam.gserviceaccount.com"],
+        "allowed_networks": ["10.0.0.0/8"],
         "certificate": "churn-tls",
         "domain": "churn.example.com",
     },
@@ -87,7 +90,19 @@ def test_defaults_are_private_and_single_track() -> None:
         ({}, {"image": "ghcr.io/acme/churn@sha256:abc"}, "modelport:service.image", "OCI image reference"),
         ({}, {"port": 80}, "modelport:service.port", "must be >= 1024"),
         ({}, {"name": "Churn_Model"}, "modelport:service.name", "lowercase DNS label"),
-        ({"exposure.allowed_callers": []}, {}, "modelport:service.exposure.allowed_callers", "public exposure"),
+        (
+            {"exposure.allowed_principals": ["checkout"]},
+            {},
+            "modelport:service.exposure.allowed_principals[0]",
+            "an identity",
+        ),
+        (
+            {"exposure.allowed_networks": ["10.0.0.1/8"]},
+            {},
+            "modelport:service.exposure.allowed_networks[0]",
+            "host bits",
+        ),
+        ({"exposure.anonymous": True, "exposure.public": False}, {}, "modelport:service.exposure.anonymous", "public"),
         ({"exposure.public": "yes"}, {}, "modelport:service.exposure.public", "true or false"),
         ({"health.ready_path": "ready"}, {}, "modelport:service.health.ready_path", "absolute URL path"),
         ({"model.artifact_uri": "ftp://x/y"}, {}, "modelport:service.model.artifact_uri", "s3://"),
@@ -350,3 +365,89 @@ def test_any_plain_secret_value_is_refused(value: str) -> None:
     with pytest.raises(SpecError) as caught:
         ModelService.from_config({"name": "churn", "image": IMAGE, "secrets": {"API_KEY": value}})
     assert caught.value.path == "modelport:service.secrets.API_KEY"
+
+
+# --- exposure: principals by form, networks as CIDRs, the replaced key -----------------------------------------
+
+PRINCIPALS_BY_CLOUD = {
+    "aws": ["111122223333", "arn:aws:iam::111122223333:role/team/caller", "arn:aws:iam::111122223333:root"],
+    "gcp": [
+        "serviceAccount:caller@acme.iam.gserviceaccount.com",
+        "user:ana@example.com",
+        "group:ml@example.com",
+        "domain:example.com",
+    ],
+    "azure": ["azure:6f1c1b7e-3f0a-4a6e-9d2b-0c1d2e3f4a5b"],
+    "kubernetes": ["namespace/checkout", "serviceaccount/checkout/web"],
+}
+
+
+def test_each_principal_is_taken_by_its_own_cloud() -> None:
+    everything = [p for group in PRINCIPALS_BY_CLOUD.values() for p in group]
+    service = ModelService.from_config(
+        {"name": "churn", "image": IMAGE, "exposure": {"allowed_principals": everything}}
+    )
+    for cloud, principals in PRINCIPALS_BY_CLOUD.items():
+        assert service.exposure.principals_of(cloud) == tuple(principals)
+
+
+def test_allowed_callers_names_what_replaced_it() -> None:
+    with pytest.raises(SpecError) as caught:
+        ModelService.from_config({"name": "churn", "image": IMAGE, "exposure": {"allowed_callers": ["10.0.0.0/8"]}})
+    assert caught.value.path == "modelport:service.exposure.allowed_callers"
+    assert "allowed_principals" in str(caught.value) and "allowed_networks" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("exposure", "path", "fragment"),
+    [
+        ({"allowed_principals": ["10.0.0.0/8"]}, "exposure.allowed_principals[0]", "allowed_networks"),
+        ({"allowed_principals": ["arn:aws:iam::1111:role/x"]}, "exposure.allowed_principals[0]", "an identity"),
+        ({"allowed_principals": ["azure:not-a-uuid"]}, "exposure.allowed_principals[0]", "azure:<uuid>"),
+        ({"allowed_principals": ["namespace/Checkout"]}, "exposure.allowed_principals[0]", "an identity"),
+        (
+            {"allowed_principals": ["user:ana@example.com", "user:ana@example.com"]},
+            "exposure.allowed_principals[1]",
+            "repeats",
+        ),
+        ({"allowed_networks": ["checkout"]}, "exposure.allowed_networks[0]", "CIDR"),
+        ({"allowed_networks": ["2001:db8::1/32"]}, "exposure.allowed_networks[0]", "host bits"),
+        ({"anonymous": "yes", "public": True}, "exposure.anonymous", "true or false"),
+    ],
+)
+def test_bad_exposure_is_refused_at_its_key(exposure: dict, path: str, fragment: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        ModelService.from_config({"name": "churn", "image": IMAGE, "exposure": exposure})
+    assert caught.value.path == "modelport:service." + path
+    assert fragment in str(caught.value)
+
+
+# --- regions: validated against modelport's table, with an escape hatch for newer ones ----------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "fragment"),
+    [
+        ({"cloud": "aws", "pattern": "vm", "region": "us-east-7"}, "region", "not a aws region modelport knows"),
+        ({"cloud": "aws", "pattern": "vm", "region": "us-east-1a"}, "region", "a zone of aws region 'us-east-1'"),
+        ({"cloud": "aws", "pattern": "vm", "region": "europe-west4"}, "region", "is a gcp region"),
+        ({"cloud": "gcp", "pattern": "vm", "region": "us-east1-b"}, "region", "a zone of gcp region 'us-east1'"),
+        ({"cloud": "azure", "pattern": "vm", "region": "us-east-1"}, "region", "is a aws region"),
+        ({"cloud": "aws", "pattern": "vm", "region": "us-east-1", "zones": ["us-east-1z"]}, "zones", "not a zone"),
+        ({"cloud": "aws", "pattern": "vm", "region": "us-east-9", "zones": []}, "zones", "at least one zone"),
+        ({"cloud": "kubernetes", "pattern": "kubernetes", "zones": ["a"]}, "zones", "does not apply"),
+    ],
+)
+def test_regions_that_do_not_exist_are_refused(target: dict, path: str, fragment: str) -> None:
+    with pytest.raises(SpecError) as caught:
+        Target.from_config(target, "modelport:targets[0]")
+    assert caught.value.path == f"modelport:targets[0].{path}"
+    assert fragment in str(caught.value)
+
+
+def test_known_regions_carry_their_zones_and_newer_ones_need_them_named() -> None:
+    assert Target(cloud="aws", pattern="vm", region="us-west-1").region_zones == ("us-west-1a", "us-west-1c")
+    assert len(Target(cloud="gcp", pattern="vm", region="us-central1").region_zones) == 4
+    assert Target(cloud="azure", pattern="vm", region="westus").region_zones == ()
+    newer = Target(cloud="aws", pattern="vm", region="eu-east-9", zones=("eu-east-9a", "eu-east-9b", "eu-east-9c"))
+    assert newer.region_zones == ("eu-east-9a", "eu-east-9b", "eu-east-9c")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
-from ..spec import SERVICE_PATH, ModelService
+from ..spec import AWS_PRINCIPAL_ARN, SERVICE_PATH, ModelService
 from ..validation import SpecError
 
 __all__ = [
@@ -16,7 +15,7 @@ __all__ = [
     "KMS_KEY_ARN",
     "S3Location",
     "ServiceSpecError",
-    "caller_cidrs",
+    "alb_caller_cidrs",
     "ecr_image",
     "iam_callers",
     "reject_accelerator",
@@ -30,7 +29,7 @@ __all__ = [
 ACM_CERTIFICATE_ARN = r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}"
 WAF_WEB_ACL_ARN = r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/[\w-]{1,128}/[0-9a-f-]{36}"
 KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"
-IAM_PRINCIPAL_ARN = r"arn:aws[a-z-]*:iam::\d{12}:(root|(role|user)(/[\w+=,.@-]+)*/[\w+=,.@-]+)"
+IAM_PRINCIPAL_ARN = AWS_PRINCIPAL_ARN
 ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
 
 
@@ -169,37 +168,52 @@ def require_no_artifact(service: ModelService, pattern: str, why: str) -> None:
         raise ServiceSpecError("model.artifact_uri", f"{pattern} serves the model baked into the image ({why})")
 
 
-def caller_cidrs(service: ModelService, pattern: str) -> list[str]:
-    """``exposure.allowed_callers`` as CIDRs for a load balancer's security group."""
+def alb_caller_cidrs(service: ModelService, pattern: str, *, authenticator: str | None = None) -> list[str]:
+    """The CIDRs an ALB's security group admits, from ``exposure`` (empty: the VPC, or the internet when public).
+
+    An ALB cannot verify IAM principals, so AWS principals are refused here rather than dropped; a public ALB
+    needs an authenticator it enforces (``authenticator`` names it), or ``exposure.anonymous: true``.
+    """
+    exposure = service.exposure
+    aws_principals = exposure.principals_of("aws")
+    if aws_principals:
+        raise ServiceSpecError(
+            "exposure.allowed_principals",
+            f"{pattern} is reached through an Application Load Balancer, which cannot verify IAM principals "
+            f"(got {aws_principals[0]!r}); restrict it with exposure.allowed_networks, and use the serverless or "
+            "ml_platform pattern for IAM (SigV4) callers",
+        )
     cidrs = []
-    for index, caller in enumerate(service.exposure.allowed_callers):
-        try:
-            network = ipaddress.ip_network(caller)
-        except ValueError:
-            raise ServiceSpecError(
-                f"exposure.allowed_callers[{index}]",
-                f"{pattern} is reached through a load balancer: name callers as CIDRs such as 10.20.0.0/16 "
-                f"(got {caller!r})",
-            ) from None
+    for index, network in enumerate(exposure.networks):
         if network.version != 4:
             raise ServiceSpecError(
-                f"exposure.allowed_callers[{index}]",
-                f"the load balancer is IPv4-only: use an IPv4 CIDR (got {caller!r})",
+                f"exposure.allowed_networks[{index}]",
+                f"the load balancer of {pattern} is IPv4-only: use an IPv4 CIDR (got {str(network)!r})",
             )
         cidrs.append(str(network))
+    if exposure.public and authenticator is None and not exposure.anonymous:
+        raise ServiceSpecError(
+            "exposure.public",
+            f"a public {pattern} has nothing that authenticates callers: an ALB cannot verify "
+            "allowed_principals and allowed_networks never authenticate. Set the target option "
+            "authenticate_oidc or authenticate_cognito, or say exposure.anonymous: true for anonymous access "
+            "(refused in prod)",
+        )
+    if exposure.public and not cidrs:
+        cidrs = ["0.0.0.0/0"]
     return cidrs
 
 
 def iam_callers(service: ModelService, pattern: str) -> list[str]:
-    """``exposure.allowed_callers`` as IAM principals (role, user or account-root ARNs, or account IDs)."""
-    principals = []
-    for index, caller in enumerate(service.exposure.allowed_callers):
-        if re.fullmatch(r"\d{12}", caller) or re.fullmatch(IAM_PRINCIPAL_ARN, caller):
-            principals.append(caller)
-            continue
+    """The AWS principals of ``exposure`` (role, user or account-root ARNs, or account IDs), granted through IAM.
+
+    IAM-authenticated endpoints (function URLs, SageMaker runtime) have no source-network control, so
+    ``allowed_networks`` is refused rather than dropped.
+    """
+    if service.exposure.allowed_networks:
         raise ServiceSpecError(
-            f"exposure.allowed_callers[{index}]",
-            f"{pattern} authenticates callers with IAM (SigV4): name them as IAM role or user ARNs or 12-digit "
-            f"account IDs (got {caller!r})",
+            "exposure.allowed_networks",
+            f"{pattern} authenticates callers with IAM (SigV4) and cannot restrict them by network; remove "
+            "allowed_networks, or deploy the vm or container pattern, whose load balancer can",
         )
-    return principals
+    return list(service.exposure.principals_of("aws"))

@@ -11,7 +11,7 @@ import pulumi_aws as aws
 from ..base import merge_options
 from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_choice, check_int, check_str
-from .checks import caller_cidrs, ecr_image, reject_accelerator, require_aws_secrets, require_no_artifact
+from .checks import alb_caller_cidrs, ecr_image, reject_accelerator, require_aws_secrets, require_no_artifact
 from .iam import AwsContext, role_with_policy, service_trust
 from .loadbalancer import AlbArgs, pattern_load_balancer
 from .naming import stack_unique_name
@@ -66,7 +66,7 @@ class EcsServiceArgs(AlbArgs):
         )
         require_aws_secrets(service, PATTERN, json_keys=True)
         self._check_load_balancer(PATTERN)
-        caller_cidrs(service, PATTERN)
+        alb_caller_cidrs(service, PATTERN)
         if (self.task_cpu is None) != (self.task_memory is None):
             raise SpecError(
                 "task_memory" if self.task_memory is None else "task_cpu",

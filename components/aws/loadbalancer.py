@@ -13,7 +13,7 @@ import pulumi_aws as aws
 from ..spec import HOSTNAME_PATTERN, ModelService
 from ..validation import SpecError, check_int, check_optional_str
 from .alarms import ServiceMetrics, configured_alarms
-from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError, caller_cidrs
+from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError, alb_caller_cidrs
 from .foundation import Foundation, private_bucket, tls_only_statement
 from .iam import AwsContext, policy_document, statement
 from .naming import physical_name, stack_unique_name
@@ -448,7 +448,7 @@ def pattern_load_balancer(
         tracks=[Track(t.name, t.weight) for t in service.tracks],
         target_type=target_type,
         target_security_group=target_security_group,
-        caller_cidrs=caller_cidrs(service, pattern),
+        caller_cidrs=alb_caller_cidrs(service, pattern),
         certificate=args.listener_certificate(component),
         deletion_protection=args.profile.deletion_protection,
         log_retention_days=args.retention_days,

@@ -13,7 +13,7 @@ import pulumi_aws as aws
 from ..base import merge_options
 from ..spec import ModelService, Variant, split_replicas
 from ..validation import SpecError, check_int, check_optional_str
-from .checks import S3Location, caller_cidrs, ecr_image, require_aws_secrets, s3_artifact
+from .checks import S3Location, alb_caller_cidrs, ecr_image, require_aws_secrets, s3_artifact
 from .foundation import Foundation
 from .iam import AwsContext, role_with_policy, service_trust
 from .loadbalancer import AlbArgs, LoadBalancer, pattern_load_balancer
@@ -78,7 +78,7 @@ class Ec2ServiceArgs(AlbArgs):
         require_aws_secrets(service, PATTERN, json_keys=False)
         s3_artifact(service, PATTERN)
         self._check_load_balancer(PATTERN)
-        caller_cidrs(service, PATTERN)
+        alb_caller_cidrs(service, PATTERN)
         if service.resources.accelerator is not None and is_arm_instance(self.resolved_instance_type):
             raise SpecError("instance_type", "GPU AMIs are x86_64; choose an x86_64 GPU instance type")
 

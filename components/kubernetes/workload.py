@@ -134,8 +134,20 @@ class ModelWorkloadArgs(ComponentArgs):
             )
         if exposure.public and not self.ingress_class:
             raise SpecError("ingress_class", "a public exposure needs the IngressClass of the public controller")
-        for index, caller in enumerate(exposure.allowed_callers):
-            _parse_caller(f"{path}.exposure.allowed_callers[{index}]", caller)
+        for index, principal in enumerate(exposure.allowed_principals):
+            if principal.startswith("serviceaccount/"):
+                raise SpecError(
+                    f"{path}.exposure.allowed_principals[{index}]",
+                    "a NetworkPolicy selects namespaces, not service accounts: name the caller as "
+                    f"namespace/<name> on Kubernetes (got {principal!r})",
+                )
+        if exposure.public and not exposure.anonymous and not ingress_authenticator(self.ingress_annotations):
+            raise SpecError(
+                f"{path}.exposure.public",
+                "a public Kubernetes Ingress has nothing that authenticates internet callers: namespace principals "
+                "and allowed_networks never do. Configure the controller's authentication in ingress_annotations "
+                f"({', '.join(sorted(AUTH_ANNOTATIONS))}), or say exposure.anonymous: true (refused in prod)",
+            )
         uri = service.model.artifact_uri if service.model else None
         if uri is not None and not uri.startswith("gs://"):
             raise SpecError(
@@ -164,17 +176,30 @@ def _parse_egress(path: str, rule: Any) -> tuple[str, int]:
     return rule["cidr"], check_int(f"{path}.port", rule["port"], minimum=1, maximum=65535)
 
 
-def _parse_caller(path: str, caller: str) -> dict[str, Any]:
-    """A caller is a CIDR (ipBlock) or ``namespace/<name>`` (pods of that namespace)."""
-    if caller.startswith("namespace/"):
-        name = caller.removeprefix("namespace/")
-        check_str(path, name, pattern=DNS_LABEL, description="namespace/<namespace name>")
-        return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}}
-    try:
-        network = ipaddress.ip_network(caller)
-    except ValueError:
-        raise SpecError(path, f"must be a CIDR or namespace/<name> on Kubernetes (got {caller!r})") from None
-    return {"ipBlock": {"cidr": str(network)}}
+# Ingress annotations by which a controller authenticates callers before they reach the pods.
+AUTH_ANNOTATIONS = {
+    "nginx.ingress.kubernetes.io/auth-url": None,
+    "alb.ingress.kubernetes.io/auth-type": ("oidc", "cognito"),
+}
+
+
+def ingress_authenticator(annotations: Mapping[str, str]) -> str | None:
+    """The annotation that makes the Ingress controller authenticate callers, if any."""
+    for key, accepted in AUTH_ANNOTATIONS.items():
+        value = annotations.get(key)
+        if value and (accepted is None or value in accepted):
+            return key
+    return None
+
+
+def caller_sources(exposure: Any) -> list[dict[str, Any]]:
+    """NetworkPolicy peers for the Kubernetes principals (namespaces) and the networks of ``exposure``."""
+    sources: list[dict[str, Any]] = []
+    for principal in exposure.principals_of("kubernetes"):
+        name = principal.removeprefix("namespace/")
+        sources.append({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": name}}})
+    sources += [{"ipBlock": {"cidr": str(network)}} for network in exposure.networks]
+    return sources
 
 
 class ModelWorkload(pulumi.ComponentResource):
@@ -493,7 +518,7 @@ class ModelWorkload(pulumi.ComponentResource):
         sources: list[dict[str, Any]] = [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.ingress_namespace}}},
         ]
-        sources += [_parse_caller("allowed_callers", c) for c in svc.exposure.allowed_callers]
+        sources += caller_sources(svc.exposure)
         policies = [
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-deny-all",

@@ -93,7 +93,7 @@ def container_app_no_insecure_ingress(args: ResourceValidationArgs) -> Iterator[
     level=MANDATORY,
     severity="high",
     remediation="Keep ingress.external: false (internal environment), or add ipSecurityRestrictions with "
-    "action Allow for exposure.allowed_callers.",
+    "action Allow for exposure.allowed_networks.",
 )
 def container_app_external_ingress_restricted(args: ResourceValidationArgs) -> Iterator[str]:
     ingress = _ingress(args)

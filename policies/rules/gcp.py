@@ -96,7 +96,7 @@ def _public_grants(args: ResourceValidationArgs) -> Iterator[str]:
     level=MANDATORY,
     severity="critical",
     anchor="CKV_GCP_102",
-    remediation="Grant roles/run.invoker to the callers' service accounts or groups (exposure.allowed_callers), "
+    remediation="Grant roles/run.invoker to the callers' service accounts or groups (exposure.allowed_principals), "
     "and leave invokerIamDisabled unset.",
 )
 def cloud_run_invoker_not_public(args: ResourceValidationArgs) -> Iterator[str]:

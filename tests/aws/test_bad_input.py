@@ -15,7 +15,7 @@ from modelport.validation import SpecError
 
 S = "modelport:service."
 GPU = {"cpu": 4, "memory_mib": 8192, "accelerator": {"type": "nvidia-t4"}}
-PUBLIC_NO_CERT = {"public": True, "allowed_callers": ["203.0.113.0/24"]}
+PUBLIC_NO_CERT = {"public": True, "anonymous": True, "allowed_networks": ["203.0.113.0/24"]}
 ECR_VARIANTS_3 = [
     {"name": "a", "weight": 50},
     {"name": "b", "weight": 30, "image": ECR_IMAGE.replace("4f", "6c")},
@@ -140,17 +140,17 @@ CASES = [
     ),
     (
         EcsServiceArgs,
-        {"exposure": {"allowed_callers": ["team-checkout"]}},
+        {"exposure": {"allowed_principals": ["arn:aws:iam::111122223333:role/caller"]}},
         {},
-        S + "exposure.allowed_callers[0]",
-        "CIDRs",
+        S + "exposure.allowed_principals",
+        "cannot verify IAM principals",
     ),
     (
         LambdaServiceArgs,
-        {"image": ECR_IMAGE, "exposure": {"allowed_callers": ["10.0.0.0/8"]}},
+        {"image": ECR_IMAGE, "exposure": {"allowed_networks": ["10.0.0.0/8"]}},
         {},
-        S + "exposure.allowed_callers[0]",
-        "IAM",
+        S + "exposure.allowed_networks",
+        "cannot restrict them by network",
     ),
     (
         LambdaServiceArgs,

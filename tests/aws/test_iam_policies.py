@@ -43,7 +43,7 @@ PATTERNS = ("vm", "container", "kubernetes", "serverless", "ml_platform")
 
 def _programs(profile) -> dict[str, Any]:
     """Each pattern with the features that add statements: secrets, artifacts, canaries, VPC mode, callers."""
-    public = {"public": True, "allowed_callers": ["203.0.113.0/24"], "certificate": CERTIFICATE}
+    public = {"public": True, "anonymous": True, "allowed_networks": ["203.0.113.0/24"], "certificate": CERTIFICATE}
     return {
         "vm": lambda: Ec2Service(
             "churn-vm",
@@ -85,7 +85,7 @@ def _programs(profile) -> dict[str, Any]:
                 service=make_service(
                     image=ECR_IMAGE,
                     variants=ECR_CANARY_VARIANTS,
-                    exposure={"public": True, "allowed_callers": [CALLER_ROLE]},
+                    exposure={"public": True, "allowed_principals": [CALLER_ROLE]},
                 ),
             ),
         ),

@@ -22,7 +22,7 @@ FUNCTION = "aws:lambda/function:Function"
 
 
 def deploy(mocks, profile=PROD, service=None, **kwargs):
-    service = service or make_service(image=ECR_IMAGE, exposure={"public": True, "allowed_callers": [CALLER_ROLE]})
+    service = service or make_service(image=ECR_IMAGE, exposure={"public": True, "allowed_principals": [CALLER_ROLE]})
     register(lambda: LambdaService("churn-fn", LambdaServiceArgs(service=service, profile=profile, **kwargs)))
     return mocks
 

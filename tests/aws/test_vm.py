@@ -167,7 +167,8 @@ def test_public_alb_uses_public_subnets_and_admits_only_the_callers(pulumi_mocks
     service = make_service(
         exposure={
             "public": True,
-            "allowed_callers": ["203.0.113.0/24"],
+            "anonymous": True,
+            "allowed_networks": ["203.0.113.0/24"],
             "certificate": CERTIFICATE,
             "domain": "churn.example.com",
         }
@@ -281,7 +282,8 @@ def test_regions_opened_after_august_2022_use_only_the_log_delivery_principal():
 
 PUBLIC = {
     "public": True,
-    "allowed_callers": ["203.0.113.0/24"],
+    "anonymous": True,
+    "allowed_networks": ["203.0.113.0/24"],
     "certificate": CERTIFICATE,
     "domain": "churn.example.com",
 }

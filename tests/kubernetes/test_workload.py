@@ -280,7 +280,7 @@ def rendered_objects(captured) -> list[dict[str, Any]]:
 FULL = dict(
     scaling={"min_replicas": 4, "max_replicas": 12, "target_concurrency": 8},
     variants=[{"name": "stable", "weight": 80}, {"name": "canary", "weight": 20}],
-    exposure={"domain": "churn.example.com", "certificate": "churn-tls", "allowed_callers": ["10.0.0.0/8"]},
+    exposure={"domain": "churn.example.com", "certificate": "churn-tls", "allowed_networks": ["10.0.0.0/8"]},
     model={"name": "churn", "artifact_uri": "gs://models/churn/1"},
     secrets={"FEATURE_STORE_URL": "k8s://feature-store/url"},
     resources={"cpu": 2, "memory_mib": 4096, "accelerator": {"type": "nvidia-t4", "count": 1}},
@@ -369,7 +369,8 @@ def test_every_pod_meets_pod_security_restricted(pulumi_mocks, profile) -> None:
             {
                 "exposure": {
                     "public": True,
-                    "allowed_callers": ["0.0.0.0/0"],
+                    "anonymous": True,
+                    "allowed_networks": ["0.0.0.0/0"],
                     "domain": "churn.example.com",
                     "certificate": "tls",
                 }
@@ -379,10 +380,10 @@ def test_every_pod_meets_pod_security_restricted(pulumi_mocks, profile) -> None:
             "public exposure",
         ),
         (
-            {"exposure": {"allowed_callers": ["checkout"]}},
+            {"exposure": {"allowed_principals": ["serviceaccount/checkout/web"]}},
             {},
-            "modelport:service.exposure.allowed_callers[0]",
-            "CIDR or namespace/<name>",
+            "modelport:service.exposure.allowed_principals[0]",
+            "namespace/<name> on Kubernetes",
         ),
         (
             {"model": {"name": "churn", "artifact_uri": "s3://models/churn"}},

@@ -37,12 +37,12 @@ def aws_components(prefix: str) -> None:
     service = make_service(
         image=ECR_IMAGE,
         scaling={"min_replicas": 3, "max_replicas": 12},
-        exposure={"certificate": ACM_ARN, "allowed_callers": ["10.20.0.0/16"]},
+        exposure={"certificate": ACM_ARN, "allowed_networks": ["10.20.0.0/16"]},
     )
     lambda_service = make_service(
         image=ECR_IMAGE,
         scaling={"min_replicas": 3, "max_replicas": 12},
-        exposure={"allowed_callers": [f"arn:aws:iam::{ACCOUNT}:role/caller"]},
+        exposure={"allowed_principals": [f"arn:aws:iam::{ACCOUNT}:role/caller"]},
     )
     prod = PROFILES["prod"]
     Ec2Service(f"{prefix}-vm", Ec2ServiceArgs(service=service, profile=prod))

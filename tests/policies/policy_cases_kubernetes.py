@@ -20,7 +20,7 @@ def model_workload(prefix: str, **options: Any) -> ModelWorkload:
         exposure={
             "domain": "churn.ml.example.com",
             "certificate": "churn-tls",
-            "allowed_callers": ["namespace/checkout"],
+            "allowed_principals": ["namespace/checkout"],
         },
     )
     args = ModelWorkloadArgs(
