@@ -28,10 +28,17 @@ class ComponentArgs:
     profile: Profile = PROFILES["prod"]
 
     CODE_ONLY: ClassVar[tuple[str, ...]] = ()
+    # How this target carries ``service.grpc_port``; None: it cannot, and a gRPC port is refused with this reason.
+    GRPC_REFUSAL: ClassVar[str | None] = "this target does not carry gRPC end to end"
 
     def __post_init__(self) -> None:
         if not isinstance(self.service, ModelService):
             raise SpecError("service", "must be a ModelService")
+        if self.service.grpc_port is not None and self.GRPC_REFUSAL is not None:
+            raise SpecError(
+                "modelport:service.grpc_port",
+                f"{self.GRPC_REFUSAL}; remove grpc_port for this target, or choose one that carries gRPC",
+            )
         if not isinstance(self.profile, Profile):
             raise SpecError("profile", "must be a Profile (modelport.profiles.PROFILES['dev'|'staging'|'prod'])")
         if self.service.scaling.min_replicas is None:

@@ -425,6 +425,8 @@ class ModelService(_Part):
     name: str
     image: str
     port: int = 8080
+    # gRPC end to end on its own port where the target can carry it; refused where it can't. Off by default.
+    grpc_port: int | None = None
     model: ModelRef | None = None
     resources: Resources = field(default_factory=Resources)
     scaling: Scaling = field(default_factory=Scaling)
@@ -458,6 +460,10 @@ class ModelService(_Part):
         check_str("name", self.name, pattern=NAME_PATTERN, description=NAME_TEXT)
         parse_image("image", self.image)
         check_int("port", self.port, minimum=1024, maximum=65535)
+        if self.grpc_port is not None:
+            check_int("grpc_port", self.grpc_port, minimum=1024, maximum=65535)
+            if self.grpc_port == self.port:
+                raise SpecError("grpc_port", f"must differ from port ({self.port}): HTTP and gRPC listen apart")
         if self.model is None:
             object.__setattr__(self, "model", ModelRef(name=self.name))
         for key, part in self._NESTED.items():

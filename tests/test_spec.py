@@ -451,3 +451,16 @@ def test_known_regions_carry_their_zones_and_newer_ones_need_them_named() -> Non
     assert Target(cloud="azure", pattern="vm", region="westus").region_zones == ()
     newer = Target(cloud="aws", pattern="vm", region="eu-east-9", zones=("eu-east-9a", "eu-east-9b", "eu-east-9c"))
     assert newer.region_zones == ("eu-east-9a", "eu-east-9b", "eu-east-9c")
+
+
+def test_grpc_port_is_validated_and_refused_by_targets_that_cannot_carry_it() -> None:
+    with pytest.raises(SpecError, match="must differ from port"):
+        ModelService.from_config({"name": "churn", "image": IMAGE, "port": 8080, "grpc_port": 8080})
+    with pytest.raises(SpecError, match=r"grpc_port: must be >= 1024"):
+        ModelService.from_config({"name": "churn", "image": IMAGE, "grpc_port": 81})
+    from modelport.kubernetes import ModelWorkloadArgs
+
+    service = ModelService.from_config({"name": "churn", "image": IMAGE, "grpc_port": 8081})
+    with pytest.raises(SpecError) as caught:
+        ModelWorkloadArgs(service=service, profile=PROFILES["dev"])
+    assert caught.value.path == "modelport:service.grpc_port"
