@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STACKS := $(sort $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml)))
 PLAN_DIR ?= plans
 
-.PHONY: plan test lint bench clean
+.PHONY: plan test test-floors lint bench clean
 
 # Reinstall when the dependency declaration changes.
 $(BIN)/.modelport-installed: pyproject.toml
@@ -24,6 +24,19 @@ plan: $(BIN)/.modelport-installed
 
 test: $(BIN)/.modelport-installed
 	$(BIN)/python -m pytest -p no:cacheprovider
+	$(MAKE) --no-print-directory test-floors
+
+# A dependency floor is a promise: the planner, spec and policy tests run again in .venv-floor with the lowest
+# versions pyproject.toml allows (uv's lowest-direct resolution), so a floor is only raised, never guessed.
+FLOOR_VENV ?= .venv-floor
+FLOOR_EXTRAS ?= kubernetes,aws,policy,dev
+FLOOR_TESTS ?= tests/test_plan_runner.py tests/test_plan_cli.py tests/test_import_name.py tests/test_spec.py \
+	tests/test_catalog.py tests/kubernetes tests/aws/test_stacks.py tests/policies/test_policy_stacks.py
+test-floors: $(BIN)/.modelport-installed
+	$(BIN)/python -m uv venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
+	$(BIN)/python -m uv pip install --quiet --python $(FLOOR_VENV)/bin/python --resolution lowest-direct -e '.[$(FLOOR_EXTRAS)]'
+	$(FLOOR_VENV)/bin/python -c "import importlib.metadata as m; print('floors:', *(f'{p}=={m.version(p)}' for p in ('pulumi', 'pulumi-aws', 'pulumi-kubernetes', 'pulumi-policy', 'pyyaml', 'rich')))"
+	$(FLOOR_VENV)/bin/python -m pytest -p no:cacheprovider -q $(FLOOR_TESTS)
 
 lint: $(BIN)/.modelport-installed
 	$(BIN)/ruff check components serving_image policies stacks tests bench
@@ -33,4 +46,4 @@ bench: $(BIN)/.modelport-installed
 	$(BIN)/python bench/policies.py
 
 clean:
-	rm -rf $(VENV) $(PLAN_DIR) .pytest_cache
+	rm -rf $(VENV) $(FLOOR_VENV) $(PLAN_DIR) .pytest_cache

@@ -13,7 +13,10 @@ from .profiles import PROFILES, Profile
 from .spec import ModelService
 from .validation import SpecError, check_mapping_keys, under
 
-__all__ = ["ComponentArgs", "child_options", "merge_options"]
+__all__ = ["ENVIRONMENT_PROP", "ComponentArgs", "child_options", "component_props", "merge_options"]
+
+# Every component records the profile it was built with, so the planner judges the environment actually used.
+ENVIRONMENT_PROP = "modelportEnvironment"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,3 +74,8 @@ def merge_options(opts: pulumi.ResourceOptions | None, **extra: Any) -> pulumi.R
 
 def child_options(parent: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **extra)
+
+
+def component_props(args: ComponentArgs) -> dict[str, Any]:
+    """The props every modelport component registers: the profile it was built with (read by the planner)."""
+    return {ENVIRONMENT_PROP: args.profile.name}

@@ -78,3 +78,65 @@ def test_override_paths() -> None:
         apply_override(config, "modelport", "modelport:targets[3].region", "x")
     with pytest.raises(SpecError, match="path steps"):
         apply_override(config, "modelport", "modelport:service..name", "x")
+
+
+# --- a plan never passes by mistake ---------------------------------------------------------------------------
+
+IMAGE = "registry.example.com/ml/churn@sha256:" + "6b" * 32
+
+
+def test_a_program_that_registers_nothing_is_an_error_not_a_clean_plan() -> None:
+    from modelport.plan.runner import PlanError
+
+    with pytest.raises(PlanError, match="registered no resources"):
+        run_program(lambda: None)
+
+
+def test_a_program_the_runtime_never_calls_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Older pulumi releases called the program and dropped a coroutine it returned: 0 resources, exit 0.
+    import modelport.plan.runner as runner
+
+    async def runtime_that_drops_the_program(func):  # noqa: ARG001 - mimics a runtime that never calls func
+        return None
+
+    monkeypatch.setattr(runner, "run_pulumi_func", runtime_that_drops_the_program)
+    with pytest.raises(runner.PlanError, match="never ran under pulumi"):
+        run_program(lambda: k8s.core.v1.Namespace("ns"))
+
+
+def test_an_async_program_runs_and_is_captured() -> None:
+    async def program() -> None:
+        k8s.core.v1.Namespace("ns")
+
+    plan = run_program(program)
+    assert [r.type for r in plan.resources] == ["kubernetes:core/v1:Namespace"]
+
+
+def test_the_environment_judged_is_the_profile_the_components_received() -> None:
+    from modelport import PROFILES, ModelService
+    from modelport.kubernetes import ModelWorkload, ModelWorkloadArgs
+
+    def program() -> None:
+        service = ModelService.from_config({"name": "churn", "image": IMAGE})
+        ModelWorkload("churn", ModelWorkloadArgs(service=service, profile=PROFILES["prod"]))
+
+    # The stack says nothing (or dev) about its environment; the program picked prod under its own key.
+    plan = run_program(program, config={"myproject:stage": "prod"})
+    assert plan.component_environments == {"prod"}
+    assert plan.environment == "prod"
+    plan = run_program(program, config={"modelport:environment": "dev"})
+    assert plan.environment == "prod"  # the strictest of config and components
+
+
+def test_the_judged_environment_makes_prod_rules_apply() -> None:
+    from modelport import PROFILES, ModelService
+    from modelport.kubernetes import ModelWorkload, ModelWorkloadArgs
+    from modelport.plan.policy import evaluate_plan
+
+    def program() -> None:
+        service = ModelService.from_config({"name": "churn", "image": "ghcr.io/acme/churn:latest"})
+        ModelWorkload("churn", ModelWorkloadArgs(service=service, profile=PROFILES["prod"]))
+
+    plan = run_program(program, config={"modelport:environment": "dev"})
+    report = evaluate_plan(plan)
+    assert any("digest" in v.message.lower() for v in report.mandatory), [v.policy for v in report.violations]

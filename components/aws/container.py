@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from ..base import merge_options
+from ..base import component_props, merge_options
 from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_choice, check_int, check_str
 from .checks import alb_caller_cidrs, ecr_image, reject_accelerator, require_aws_secrets, require_no_artifact
@@ -104,7 +104,7 @@ class EcsService(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: EcsServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:EcsService", name, None, merge_options(opts))
+        super().__init__("modelport:aws:EcsService", name, component_props(args), merge_options(opts))
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)

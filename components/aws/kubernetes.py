@@ -13,7 +13,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from ..base import merge_options
+from ..base import component_props, merge_options
 from ..kubernetes.workload import ModelWorkload, ModelWorkloadArgs
 from ..validation import SpecError, check_int, check_optional_str, check_str, check_str_list, under
 from .foundation import BASE_INTERFACE_ENDPOINTS
@@ -187,7 +187,7 @@ class EksService(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: EksServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:EksService", name, None, merge_options(opts))
+        super().__init__("modelport:aws:EksService", name, component_props(args), merge_options(opts))
         self._args = args
         self._name = name
         svc = args.service

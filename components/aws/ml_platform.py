@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_aws as aws
 
-from ..base import merge_options
+from ..base import component_props, merge_options
 from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_int
 from .alarms import ServiceMetrics, configured_alarms
@@ -111,7 +111,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: SageMakerEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:SageMakerEndpoint", name, None, merge_options(opts))
+        super().__init__("modelport:aws:SageMakerEndpoint", name, component_props(args), merge_options(opts))
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_aws as aws
 
-from ..base import merge_options
+from ..base import component_props, merge_options
 from ..spec import Variant
 from ..validation import SpecError, check_bool, check_choice, check_int, check_number, check_optional_str
 from .alarms import ServiceMetrics, configured_alarms
@@ -168,7 +168,7 @@ class LambdaService(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: LambdaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:LambdaService", name, None, merge_options(opts))
+        super().__init__("modelport:aws:LambdaService", name, component_props(args), merge_options(opts))
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)

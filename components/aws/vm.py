@@ -10,7 +10,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from ..base import merge_options
+from ..base import component_props, merge_options
 from ..spec import ModelService, Variant, split_replicas
 from ..validation import SpecError, check_int, check_optional_str
 from .checks import S3Location, alb_caller_cidrs, ecr_image, require_aws_secrets, s3_artifact
@@ -226,7 +226,7 @@ class Ec2Service(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: Ec2ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:Ec2Service", name, None, merge_options(opts))
+        super().__init__("modelport:aws:Ec2Service", name, component_props(args), merge_options(opts))
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)

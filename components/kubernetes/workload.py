@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_kubernetes as k8s
 
-from ..base import ComponentArgs, merge_options
+from ..base import ComponentArgs, component_props, merge_options
 from ..spec import ModelService, Target, Variant, split_replicas
 from ..validation import (
     SpecError,
@@ -216,7 +216,9 @@ class ModelWorkload(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ModelWorkloadArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         extra: dict[str, Any] = {"providers": [args.provider]} if args.provider is not None else {}
-        super().__init__("modelport:kubernetes:ModelWorkload", name, None, merge_options(opts, **extra))
+        super().__init__(
+            "modelport:kubernetes:ModelWorkload", name, component_props(args), merge_options(opts, **extra)
+        )
         self._args = args
         svc = args.service
         ns = args.namespace_name

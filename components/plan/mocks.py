@@ -151,10 +151,19 @@ def _provider_key(provider_ref: str | None) -> str | None:
 class CapturingMonitor(MockMonitor):
     """The official MockMonitor, also recording each registration with its parent, provider and options."""
 
-    def __init__(self, mocks: PlanMocks) -> None:
+    def __init__(self, mocks: PlanMocks, project: str = "project", stack: str = "stack") -> None:
         super().__init__(mocks)
         self.captured: list[CapturedResource] = []
         self._by_urn: dict[str, CapturedResource] = {}
+        self._project = project
+        self._stack = stack
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # The base reads the project and stack from runtime settings, which some pulumi releases keep per
+        # context, so registrations on executor threads got "stack::project". Ours come from the plan itself.
+        if parent:
+            type_ = parent.split("::")[2].split("$").pop() + "$" + type_
+        return "urn:pulumi:" + "::".join([self._stack, self._project, type_, name])
 
     def RegisterResource(self, request):  # noqa: N802 - gRPC method name
         response = super().RegisterResource(request)

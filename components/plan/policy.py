@@ -429,8 +429,15 @@ def evaluate_resources(
         options = _options(resource)
         provider = _provider_of(resource, providers)
         for rule in applicable:
+            # Keyword arguments: pulumi-policy adds parameters between releases (stack_tags in 1.19).
             args = ResourceValidationArgs(
-                resource.type, props, resource.urn, resource.name, options, provider, rule_config(rule), {}
+                resource_type=resource.type,
+                props=props,
+                urn=resource.urn,
+                name=resource.name,
+                opts=options,
+                provider=provider,
+                config=rule_config(rule),
             )
             _Run(evaluation, rule, levels[rule.name], resource.urn)(args)
 
@@ -438,7 +445,9 @@ def evaluate_resources(
     if stack_rules:
         stack_resources = _stack_resources(resources, providers)
         for rule in stack_rules:
-            _Run(evaluation, rule, levels[rule.name], None)(StackValidationArgs(stack_resources, rule_config(rule), {}))
+            _Run(evaluation, rule, levels[rule.name], None)(
+                StackValidationArgs(resources=stack_resources, config=rule_config(rule))
+            )
     return evaluation
 
 

@@ -24,9 +24,19 @@ from pulumi.runtime.sync_await import _sync_await
 from .mocks import CapturedResource, CapturingMonitor, MockContext, PlanMocks
 from .stackconfig import SECRET_PLACEHOLDER, StackFiles, apply_override, load_stack
 
-__all__ = ["Plan", "PolicyReport", "Violation", "plan_stack", "run_program", "to_json_value"]
+__all__ = ["Plan", "PlanError", "PolicyReport", "Violation", "plan_stack", "run_program", "to_json_value"]
 
 UNKNOWN_PLACEHOLDER = "[unknown]"
+
+
+class PlanError(RuntimeError):
+    """The program could not be planned: it never ran, or it registered nothing. Never a clean plan (exit 2)."""
+
+
+def _pulumi_version() -> str:
+    from importlib.metadata import version
+
+    return version("pulumi")
 
 
 @dataclass
@@ -76,8 +86,32 @@ class Plan:
     policy: PolicyReport = field(default_factory=PolicyReport)
 
     @property
+    def configured_environment(self) -> str | None:
+        value = self.config.get(f"{self.project}:environment", self.config.get("modelport:environment"))
+        return None if value is None else str(value)
+
+    @property
+    def component_environments(self) -> set[str]:
+        """The profiles modelport components recorded (``modelportEnvironment``) when the program built them."""
+        from ..base import ENVIRONMENT_PROP
+
+        return {
+            str(r.inputs[ENVIRONMENT_PROP]) for r in self.resources if not r.custom and ENVIRONMENT_PROP in r.inputs
+        }
+
+    @property
     def environment(self) -> str:
-        return str(self.config.get(f"{self.project}:environment", self.config.get("modelport:environment", "dev")))
+        """The environment the plan is judged as: the strictest of the stack config's and the components' own.
+
+        A program may pick a profile under any config key, or none; judging the profile the components received
+        means a prod-built service is never judged as dev.
+        """
+        from ..spec import ENVIRONMENTS
+
+        seen = set(self.component_environments)
+        if self.configured_environment in ENVIRONMENTS:
+            seen.add(self.configured_environment)
+        return max(seen, key=ENVIRONMENTS.index) if seen else (self.configured_environment or "dev")
 
     def by_type(self, type_: str) -> list[CapturedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -164,7 +198,7 @@ def run_program(
         reset_options(project=project, stack=stack, preview=preview)
         pulumi.runtime.set_all_config(_config_strings(config), secret_keys or [])
         mocks = PlanMocks(MockContext(config=_config_strings(config)))
-        monitor = CapturingMonitor(mocks)
+        monitor = CapturingMonitor(mocks, project=project, stack=stack)
         pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
         outputs: dict[str, Any] = {}
 
@@ -177,13 +211,26 @@ def run_program(
                 resolved = await output.future(with_unknowns=True)
                 outputs[key] = SECRET_PLACEHOLDER if secret else (resolved if known else UNKNOWN_PLACEHOLDER)
 
-        async def main() -> None:
+        ran: list[bool] = []
+
+        def main() -> None:
+            # Synchronous on purpose: run_pulumi_func awaits an awaitable result only since pulumi 3.15x-3.2xx,
+            # and older releases call it and drop the coroutine. Nested _sync_await is what pulumi.runtime.test
+            # itself does, on every release we support.
             result = program()
             if asyncio.iscoroutine(result):
-                await result
-            await collect_outputs()
+                _sync_await(result)
+            ran.append(True)
 
         _sync_await(run_pulumi_func(main))
+        if not ran:
+            raise PlanError(
+                f"the program never ran under pulumi {_pulumi_version()}: the runtime did not call it; "
+                "this pulumi release is not supported by modelport's planner"
+            )
+        _sync_await(collect_outputs())
+        if not monitor.captured:
+            raise PlanError("the program registered no resources: nothing to plan (is this the right stack program?)")
         return Plan(project=project, stack=stack, resources=list(monitor.captured), outputs=outputs, config=config)
     finally:
         reset_options()
