@@ -49,7 +49,7 @@ def pulumi_mocks() -> Iterator[Captured]:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     mocks = PlanMocks(MockContext())
-    monitor = CapturingMonitor(mocks)
+    monitor = CapturingMonitor(mocks, project="modelport", stack="test")
     pulumi.runtime.set_mocks(mocks, project="modelport", stack="test", preview=False, monitor=monitor)
     try:
         yield Captured(monitor)

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..base import merge_options
+from ..invokes import required
 from ..validation import SpecError, check_bool, check_str_list
 from .iam import AwsContext, policy_document, role_with_policy, service_trust, statement
 from .naming import physical_name, stack_unique_name
@@ -282,9 +283,11 @@ class Foundation(pulumi.ComponentResource):
             self.vpc_id = pulumi.Output.from_input(args.vpc_id)
             self.private_subnet_ids = [pulumi.Output.from_input(s) for s in args.private_subnet_ids]
             self.public_subnet_ids = [pulumi.Output.from_input(s) for s in args.public_subnet_ids]
-            self.vpc_cidr = aws.ec2.get_vpc_output(
-                id=args.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self)
-            ).cidr_block
+            self.vpc_cidr = required(
+                aws.ec2.get_vpc_output(id=args.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self)),
+                "aws:ec2/getVpc:getVpc",
+                "cidr_block",
+            )
             return
         if not args.needs_network:
             self.vpc_id = None
@@ -313,7 +316,7 @@ class Foundation(pulumi.ComponentResource):
                     )
                 return names[index]
 
-            return available.names.apply(pick)
+            return required(available, "aws:index/getAvailabilityZones:getAvailabilityZones", "names").apply(pick)
 
         network = ipaddress.ip_network(args.vpc_cidr)
         quarters = list(network.subnets(prefixlen_diff=2))

@@ -9,6 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from ..invokes import required
 from .naming import physical_name
 
 __all__ = [
@@ -38,10 +39,10 @@ class AwsContext:
         partition = aws.get_partition_output(opts=invoke)
         region = aws.get_region_output(opts=invoke)
         return cls(
-            account_id=caller.account_id,
-            partition=partition.partition,
-            region=region.region,
-            dns_suffix=partition.dns_suffix,
+            account_id=required(caller, "aws:index/getCallerIdentity:getCallerIdentity", "account_id"),
+            partition=required(partition, "aws:index/getPartition:getPartition", "partition"),
+            region=required(region, "aws:index/getRegion:getRegion", "region"),
+            dns_suffix=required(partition, "aws:index/getPartition:getPartition", "dns_suffix"),
         )
 
     def arn(self, service: str, resource: str, *, region: bool = True, account: bool = True) -> pulumi.Output[str]:

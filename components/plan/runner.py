@@ -116,6 +116,13 @@ class Plan:
     def by_type(self, type_: str) -> list[CapturedResource]:
         return [r for r in self.resources if r.type == type_]
 
+    def one(self, type_: str, name: str | None = None) -> CapturedResource:
+        """The single resource of ``type_`` (named ``name`` when given); an AssertionError lists what was found."""
+        found = [r for r in self.by_type(type_) if name is None or r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_} named {name!r}, found {[r.name for r in found]}")
+        return found[0]
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
