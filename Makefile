@@ -7,15 +7,22 @@ PLAN_DIR ?= plans
 
 .PHONY: plan test test-floors lint bench clean
 
-# Reinstall when the dependency declaration changes.
+# Reinstall when the dependency declaration changes. `make test` needs everything (TensorFlow included);
+# `make plan` needs only the cloud SDKs and the policy pack (the `plan` extra), so a fresh plan stays light.
 $(BIN)/.modelport-installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $@ $(BIN)/.modelport-plan-installed
+
+$(BIN)/.modelport-plan-installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[plan]'
 	touch $@
 
 # Plan every example stack offline (Pulumi mocks, no credentials) with the policy report.
-plan: $(BIN)/.modelport-installed
+plan: $(BIN)/.modelport-plan-installed
 	@mkdir -p $(PLAN_DIR)
 	@set -e; for stack in $(STACKS); do \
 		echo "== modelport plan $$stack"; \

@@ -47,6 +47,14 @@ class ComponentArgs:
         if self.service.scaling.min_replicas is None:
             # Direct construction from code: fill the profile's floor so the component sees concrete values.
             object.__setattr__(self, "service", self.profile.apply(self.service))
+        weighted = [t for t in self.service.tracks if t.weight > 0]
+        if self.service.min_replicas < len(weighted):
+            # Every pattern honours min_replicas exactly; it never raises it silently to fit the variants.
+            raise SpecError(
+                "modelport:service.scaling.min_replicas",
+                f"must be >= the number of weighted variants ({len(weighted)}) so every variant runs "
+                f"(got {self.service.min_replicas})",
+            )
 
     @classmethod
     def option_names(cls) -> list[str]:

@@ -29,7 +29,8 @@ class Profile:
         """The service with every profile-driven value filled in. Explicit values are kept."""
         if service.scaling.min_replicas is not None:
             return service
-        floor = self.min_replicas
+        # A default, not an explicit value: it grows to run every weighted variant.
+        floor = max(self.min_replicas, sum(1 for t in service.tracks if t.weight > 0))
         if floor > service.scaling.max_replicas:
             raise SpecError(
                 f"{SERVICE_PATH}.scaling.max_replicas",

@@ -66,6 +66,15 @@ NAME_PATTERN = r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?"
 NAME_TEXT = "a lowercase DNS label: letters, digits and '-', starting with a letter, at most 30 characters"
 ENV_NAME_PATTERN = r"[A-Za-z_][A-Za-z0-9_]*"
 # Environment names that almost always carry credentials: they belong in `secrets`, as references.
+# Environment the serving image reads that modelport derives from the spec: set the spec field, not the variable.
+SERVING_ENV = MappingProxyType(
+    {
+        "PORT": "service.port",
+        "MODEL_NAME": "model.name",
+        "SIGNATURE_NAME": "model.signature",
+        "GRPC_PORT": "service.grpc_port",
+    }
+)
 SECRET_LOOKING_ENV = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY)", re.I)
 HOSTNAME_PATTERN = r"(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 
@@ -482,6 +491,7 @@ class ModelService(_Part):
                 raise SpecError(f"env.{key}", "looks like a credential; put it in `secrets` as a reference")
         object.__setattr__(self, "env", MappingProxyType(env))
         self._check_secrets(env)
+        self._check_serving_env(env)
         tags = check_str_map(
             "tags",
             self.tags,
@@ -539,6 +549,26 @@ class ModelService(_Part):
 
     def image_of(self, variant: Variant) -> str:
         return variant.image or self.image
+
+    def _check_serving_env(self, env: Mapping[str, str]) -> None:
+        for key in env:
+            if key in SERVING_ENV:
+                raise SpecError(f"env.{key}", f"is set by modelport from {SERVING_ENV[key]}; set that instead")
+
+    def serving_env(self, port: int | None = None) -> dict[str, str]:
+        """The serving image's environment on every target: port, model, signature and gRPC, then ``env``.
+
+        ``port`` is the port the target makes the image listen on when it differs from ``service.port``.
+        """
+        assert self.model is not None
+        base = {
+            "PORT": str(port or self.port),
+            "MODEL_NAME": self.model.name,
+            "SIGNATURE_NAME": self.model.signature,
+            # The image opens gRPC on 8081 unless told otherwise; a target only carries the port the spec names.
+            "GRPC_PORT": str(self.grpc_port or 0),
+        }
+        return {**base, **self.env}
 
     @property
     def min_replicas(self) -> int:

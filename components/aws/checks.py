@@ -194,7 +194,7 @@ def alb_caller_cidrs(service: ModelService, pattern: str, *, authenticator: str 
     if exposure.public and authenticator is None and not exposure.anonymous:
         raise ServiceSpecError(
             "exposure.public",
-            f"a public {pattern} has nothing that authenticates callers: an ALB cannot verify "
+            f"{pattern} is public but nothing authenticates its callers: an ALB cannot verify "
             "allowed_principals and allowed_networks never authenticate. Set the target option "
             "authenticate_oidc or authenticate_cognito, or say exposure.anonymous: true for anonymous access "
             "(refused in prod)",

@@ -23,6 +23,7 @@ from .pattern import (
     secret_statements,
 )
 from .sizing import check_fargate_size, fargate_size
+from .tagging import tag_children
 
 __all__ = ["CONTAINER_NAME", "EcsService", "EcsServiceArgs"]
 
@@ -104,7 +105,12 @@ class EcsService(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: EcsServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:EcsService", name, component_props(args), merge_options(opts))
+        super().__init__(
+            "modelport:aws:EcsService",
+            name,
+            component_props(args),
+            merge_options(opts, transformations=[tag_children(args.service)]),
+        )
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
@@ -155,6 +161,7 @@ class EcsService(pulumi.ComponentResource):
         self.task_definitions: dict[str, aws.ecs.TaskDefinition] = {}
         self.services: dict[str, aws.ecs.Service] = {}
         self.scaling_targets: dict[str, aws.appautoscaling.Target] = {}
+        self.concurrency_policies: dict[str, aws.appautoscaling.Policy] = {}
         weights = [t.weight for t in tracks]
         minimums = split_replicas(svc.min_replicas, weights)
         maximums = split_replicas(svc.scaling.max_replicas, weights)
@@ -228,7 +235,7 @@ class EcsService(pulumi.ComponentResource):
 
     def _container(self, track: Variant, region: str, log_group: str) -> dict[str, Any]:
         svc = self._args.service
-        env = {"PORT": str(svc.port), "MODEL_NAME": svc.model.name, "MODELPORT_TRACK": track.name, **svc.env}
+        env = {"MODELPORT_TRACK": track.name, **svc.serving_env()}
         probe = (
             f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{svc.port}"
             f"{svc.health.live_path}', timeout=3)"
@@ -351,3 +358,18 @@ class EcsService(pulumi.ComponentResource):
             },
             opts=child,
         )
+        if svc.scaling.target_concurrency is not None:
+            self.concurrency_policies[track.name] = aws.appautoscaling.Policy(
+                f"{resource}-concurrency-target",
+                policy_type="TargetTrackingScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                target_tracking_scaling_policy_configuration={
+                    "customized_metric_specification": {"metrics": self.load_balancer.concurrency_metrics(track.name)},
+                    "target_value": float(svc.scaling.target_concurrency),
+                    "scale_in_cooldown": 300,
+                    "scale_out_cooldown": 60,
+                },
+                opts=child,
+            )

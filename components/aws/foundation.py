@@ -20,6 +20,7 @@ from ..validation import SpecError, check_bool, check_str_list
 from .iam import AwsContext, policy_document, role_with_policy, service_trust, statement
 from .naming import physical_name, stack_unique_name
 from .options import AwsArgs
+from .tagging import tag_children
 
 __all__ = ["BASE_INTERFACE_ENDPOINTS", "Foundation", "FoundationArgs", "private_bucket", "tls_only_statement"]
 
@@ -151,7 +152,9 @@ class Foundation(pulumi.ComponentResource):
     log_group_arn: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: FoundationArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:Foundation", name, None, merge_options(opts))
+        super().__init__(
+            "modelport:aws:Foundation", name, None, merge_options(opts, transformations=[tag_children(args.service)])
+        )
         self._name = name
         self._args = args
         self.args = args

@@ -29,6 +29,7 @@ from .sizing import (
     is_arm_instance,
     pick_instance,
 )
+from .tagging import tag_children
 
 __all__ = ["CONTROL_PLANE_LOGS", "EksService", "EksServiceArgs", "POD_IDENTITY_AGENT"]
 
@@ -187,7 +188,12 @@ class EksService(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: EksServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:EksService", name, component_props(args), merge_options(opts))
+        super().__init__(
+            "modelport:aws:EksService",
+            name,
+            component_props(args),
+            merge_options(opts, transformations=[tag_children(args.service)]),
+        )
         self._args = args
         self._name = name
         svc = args.service

@@ -76,12 +76,16 @@ class AlbArgs(PatternArgs):
     web_acl_arn: an existing regional WAFv2 web ACL for an internet-facing load balancer. None creates one
         with the AWS managed common, known-bad-inputs and IP-reputation rule groups and a per-IP rate limit.
     waf_rate_limit: requests per 5 minutes from one IP before the created web ACL blocks it.
+    hosted_zone_id: a Route 53 hosted zone that holds ``exposure.domain``: an alias A record for the domain is
+        created there, pointing at the load balancer. Without it, modelport creates no DNS record: the endpoint
+        reports ``https://<domain>`` and you point the name at the ALB yourself (or with external DNS tooling).
     """
 
     certificate_arn: str | None = None
     certificate_domain: str | None = None
     web_acl_arn: str | None = None
     waf_rate_limit: int = 2000
+    hosted_zone_id: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -106,6 +110,11 @@ class AlbArgs(PatternArgs):
             description="a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)",
         )
         check_int("waf_rate_limit", self.waf_rate_limit, minimum=100, maximum=2_000_000_000)
+        check_optional_str(
+            "hosted_zone_id", self.hosted_zone_id, pattern=r"Z[A-Z0-9]{1,31}", description="a Route 53 hosted zone ID"
+        )
+        if self.hosted_zone_id is not None and self.service.exposure.domain is None:
+            raise SpecError("hosted_zone_id", "names where to create the record of exposure.domain, which is not set")
 
     def _check_load_balancer(self, pattern: str) -> None:
         exposure = self.service.exposure
@@ -124,8 +133,8 @@ class AlbArgs(PatternArgs):
         if exposure.public and self.certificate is None and self.certificate_domain is None:
             raise ServiceSpecError(
                 "exposure.certificate",
-                f"a public {pattern} terminates TLS on its load balancer: set the ACM "
-                "certificate ARN (or the target option certificate_arn)",
+                f"{pattern} is public, so its load balancer terminates TLS: set the ACM certificate ARN "
+                "(or the target option certificate_arn or certificate_domain)",
             )
         if exposure.public and self.vpc_id is not None and not self.public_subnet_ids:
             raise SpecError("public_subnet_ids", "a public load balancer in your VPC needs its public subnets")
@@ -139,7 +148,13 @@ class AlbArgs(PatternArgs):
         """The certificate for the HTTPS listener: the named ARN, or the ACM lookup of ``certificate_domain``
         in the region of ``parent``'s provider."""
         if self.certificate_domain is None:
-            return self.certificate
+            if self.certificate is None:
+                return None
+            # ALB certificates are regional: one from another region cannot be attached, so fail before `up` does.
+            key = "certificate_arn" if self.certificate_arn else "modelport:service.exposure.certificate"
+            return AwsContext.lookup(parent).region.apply(
+                lambda region: _same_region_certificate(key, str(self.certificate), region)
+            )
         found = aws.acm.get_certificate_output(
             domain=self.certificate_domain,
             statuses=["ISSUED"],
@@ -147,6 +162,22 @@ class AlbArgs(PatternArgs):
             opts=pulumi.InvokeOutputOptions(parent=parent),
         )
         return found.arn
+
+
+def certificate_region(arn: str) -> str | None:
+    match = re.fullmatch(ACM_CERTIFICATE_ARN, arn)
+    return arn.split(":")[3] if match else None
+
+
+def _same_region_certificate(key: str, arn: str, region: str) -> str:
+    found = certificate_region(arn)
+    if found is not None and found != region:
+        raise SpecError(
+            key,
+            f"the ACM certificate is in {found}, but the load balancer is in {region}; ALB certificates are "
+            f"regional: issue or import the certificate in {region} (or use certificate_domain to look it up there)",
+        )
+    return arn
 
 
 # AWS managed rule groups every public endpoint gets: OWASP-style common rules, known bad inputs (Log4Shell and
@@ -348,6 +379,35 @@ class LoadBalancer:
             )
             self.url = pulumi.Output.concat("http://", self.alb.dns_name)
         self.listener = self.https_listener or self.http_listener
+        self.dns_record: aws.route53.Record | None = None
+
+    def concurrency_metrics(self, track: str) -> list[dict[str, Any]]:
+        """Target-tracking metric math for ``scaling.target_concurrency``: in-flight requests per target.
+
+        By Little's law, the requests a target holds at once are its request rate times its response time:
+        RequestCountPerTarget (per minute) / 60 x TargetResponseTime (seconds), measured, not guessed.
+        """
+        dimensions = [
+            {"name": "LoadBalancer", "value": self.alb.arn_suffix},
+            {"name": "TargetGroup", "value": self.target_groups[track].arn_suffix},
+        ]
+
+        def stat(metric: str, statistic: str) -> dict[str, Any]:
+            return {
+                "metric": {"namespace": "AWS/ApplicationELB", "metric_name": metric, "dimensions": dimensions},
+                "stat": statistic,
+            }
+
+        return [
+            {"id": "requests", "metric_stat": stat("RequestCountPerTarget", "Sum"), "return_data": False},
+            {"id": "latency", "metric_stat": stat("TargetResponseTime", "Average"), "return_data": False},
+            {
+                "id": "concurrency",
+                "expression": "requests / 60 * latency",
+                "label": "in-flight requests per target",
+                "return_data": True,
+            },
+        ]
 
     def metrics(self) -> ServiceMetrics:
         """Request metrics of the whole load balancer: target and ELB 5xx over all requests, target latency."""
@@ -456,4 +516,20 @@ def pattern_load_balancer(
         waf_rate_limit=args.waf_rate_limit,
     )
     alarms = list(configured_alarms(name, load_balancer.metrics(), args, component)) if args.alarms_enabled else []
+    if args.hosted_zone_id is not None:
+        assert service.exposure.domain is not None
+        load_balancer.dns_record = aws.route53.Record(
+            f"{name}-dns",
+            zone_id=args.hosted_zone_id,
+            name=service.exposure.domain,
+            type="A",
+            aliases=[
+                {
+                    "name": load_balancer.alb.dns_name,
+                    "zone_id": load_balancer.alb.zone_id,
+                    "evaluate_target_health": True,
+                }
+            ],
+            opts=pulumi.ResourceOptions(parent=component),
+        )
     return load_balancer, alarms

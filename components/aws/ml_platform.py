@@ -31,6 +31,7 @@ from .pattern import (
     pull_statements,
 )
 from .sizing import SAGEMAKER_SHAPES, check_instance_type, has_local_nvme, pick_instance
+from .tagging import tag_children
 
 __all__ = ["SageMakerEndpoint", "SageMakerEndpointArgs"]
 
@@ -111,7 +112,12 @@ class SageMakerEndpoint(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: SageMakerEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:SageMakerEndpoint", name, component_props(args), merge_options(opts))
+        super().__init__(
+            "modelport:aws:SageMakerEndpoint",
+            name,
+            component_props(args),
+            merge_options(opts, transformations=[tag_children(args.service)]),
+        )
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
@@ -153,11 +159,10 @@ class SageMakerEndpoint(pulumi.ComponentResource):
 
         instance_type = args.resolved_instance_type
         tracks = [t for t in svc.tracks if t.weight > 0]
-        # Two instances per variant from staging up, so each variant survives the loss of one zone.
-        floor = 2 if args.profile.min_replicas >= 2 else 1
+        # min_replicas is honoured exactly (the policy pack judges the prod floor on the whole service).
         weights = [t.weight for t in tracks]
-        minimums = split_replicas(svc.min_replicas, weights, floor)
-        maximums = split_replicas(svc.scaling.max_replicas, weights, floor)
+        minimums = split_replicas(svc.min_replicas, weights)
+        maximums = split_replicas(svc.scaling.max_replicas, weights)
         self.models: dict[str, aws.sagemaker.Model] = {}
         variants = []
         for track, low in zip(tracks, minimums, strict=True):
@@ -260,6 +265,24 @@ class SageMakerEndpoint(pulumi.ComponentResource):
                 },
                 opts=child,
             )
+            if svc.scaling.target_concurrency is not None:
+                # Concurrent requests per model container, published every 10 s: scales out faster than invocations.
+                aws.appautoscaling.Policy(
+                    f"{name}-{track.name}-concurrency-target",
+                    policy_type="TargetTrackingScaling",
+                    service_namespace=target.service_namespace,
+                    scalable_dimension=target.scalable_dimension,
+                    resource_id=target.resource_id,
+                    target_tracking_scaling_policy_configuration={
+                        "predefined_metric_specification": {
+                            "predefined_metric_type": "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+                        },
+                        "target_value": float(svc.scaling.target_concurrency),
+                        "scale_in_cooldown": 600,
+                        "scale_out_cooldown": 60,
+                    },
+                    opts=child,
+                )
 
         self.endpoint = pulumi.Output.concat(
             "https://runtime.sagemaker.",
@@ -283,7 +306,7 @@ class SageMakerEndpoint(pulumi.ComponentResource):
         container: dict[str, Any] = {
             "image": image,
             "mode": "SingleModel",
-            "environment": {"MODEL_NAME": svc.model.name, "PORT": str(SAGEMAKER_PORT), **svc.env},
+            "environment": svc.serving_env(port=SAGEMAKER_PORT),
         }
         artifact = self.artifact
         if artifact is not None and artifact.is_archive:

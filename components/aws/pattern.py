@@ -17,6 +17,7 @@ from .checks import secret_resource_arn as _secret_arn
 from .foundation import Foundation, FoundationArgs
 from .iam import AwsContext, statement
 from .options import AwsArgs
+from .tagging import service_tags
 
 __all__ = [
     "PatternArgs",
@@ -175,7 +176,21 @@ def provider_for_target(
                     f"the image is in ECR region {ref.region}, but {target.cloud}/{target.pattern} runs "
                     f"in {target.region} and pulls only from its own region; replicate the repository",
                 )
-    tags = {**service.tags, "managed-by": "modelport"}
+    certificate = getattr(args, "certificate", None)
+    if isinstance(certificate, str):
+        from .loadbalancer import certificate_region
+
+        region = certificate_region(certificate)
+        if region is not None and region != target.region:
+            key = "certificate_arn" if getattr(args, "certificate_arn", None) else "exposure.certificate"
+            error = (
+                f"the ACM certificate is in {region}, but {target.cloud}/{target.pattern} runs in {target.region}; "
+                f"ALB certificates are regional: use one issued in {target.region}, or certificate_domain"
+            )
+            if key == "certificate_arn":
+                raise SpecError(f"{target.path}.options.certificate_arn", error)
+            raise ServiceSpecError(key, error)
+    tags = service_tags(service)
     return aws.Provider(
         f"{resource_name}-aws",
         region=target.region,

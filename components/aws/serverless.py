@@ -22,6 +22,7 @@ from .iam import AwsContext, role_with_policy, service_trust, statement
 from .naming import stack_unique_name
 from .pattern import PatternArgs, foundation_for, kms_statement, log_statements, provider_for_target
 from .sizing import LAMBDA_MAX_MEMORY_MB, LAMBDA_MAX_VCPUS
+from .tagging import tag_children
 
 __all__ = ["ALIAS", "LambdaService", "LambdaServiceArgs", "lambda_memory_mb"]
 
@@ -98,6 +99,13 @@ class LambdaServiceArgs(PatternArgs):
                     "resources.memory_mib",
                     f"Lambda memory is at most {LAMBDA_MAX_MEMORY_MB} MB (got {service.resources.memory_mib})",
                 )
+        if service.scaling.target_concurrency is not None:
+            raise ServiceSpecError(
+                "scaling.target_concurrency",
+                f"{PATTERN} runs one request per execution environment, so there is no per-replica concurrency to "
+                "target; provisioned concurrency scales on the target option provisioned_utilization instead. "
+                "Remove target_concurrency for this target",
+            )
         check_int("timeout_seconds", self.timeout_seconds, minimum=1, maximum=900)
         check_int("ephemeral_storage_mb", self.ephemeral_storage_mb, minimum=512, maximum=10240)
         check_choice("architecture", self.architecture, ("x86_64", "arm64"))
@@ -168,7 +176,12 @@ class LambdaService(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: LambdaServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:LambdaService", name, component_props(args), merge_options(opts))
+        super().__init__(
+            "modelport:aws:LambdaService",
+            name,
+            component_props(args),
+            merge_options(opts, transformations=[tag_children(args.service)]),
+        )
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
@@ -198,13 +211,11 @@ class LambdaService(pulumi.ComponentResource):
         canary = args.canary
         image = svc.image_of(canary) if canary is not None else svc.image
         env = {
-            "PORT": str(svc.port),
             "AWS_LWA_PORT": str(svc.port),
             "AWS_LWA_READINESS_CHECK_PATH": svc.health.ready_path,
             # Model loading may outlast Lambda's 10 s init phase; the adapter then keeps waiting in the first call.
             "AWS_LWA_ASYNC_INIT": "true",
-            "MODEL_NAME": svc.model.name,
-            **svc.env,
+            **svc.serving_env(),
         }
         function_args: dict[str, Any] = {}
         if args.in_vpc:

@@ -29,6 +29,7 @@ from .pattern import (
     secret_statements,
 )
 from .sizing import EC2_SHAPES, check_instance_type, is_arm_instance, pick_instance
+from .tagging import tag_children
 
 __all__ = ["Ec2Service", "Ec2ServiceArgs", "render_user_data"]
 
@@ -149,7 +150,7 @@ def render_user_data(
     if service.secrets:
         lines.append("unset value")
     volume: list[str] = []
-    env = {"PORT": str(service.port), "MODEL_NAME": service.model.name, **service.env}
+    env = service.serving_env()
     if artifact is not None:
         lines += [f"install -d -m 755 {MODEL_MOUNT}"]
         if artifact.is_archive:
@@ -226,7 +227,12 @@ class Ec2Service(pulumi.ComponentResource):
     identity: pulumi.Output[str]
 
     def __init__(self, name: str, args: Ec2ServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("modelport:aws:Ec2Service", name, component_props(args), merge_options(opts))
+        super().__init__(
+            "modelport:aws:Ec2Service",
+            name,
+            component_props(args),
+            merge_options(opts, transformations=[tag_children(args.service)]),
+        )
         self._args = args
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
@@ -274,6 +280,7 @@ class Ec2Service(pulumi.ComponentResource):
         self.launch_templates = {}
         self.groups = {}
         self.scaling_policies: dict[str, aws.autoscaling.Policy] = {}
+        self.concurrency_policies: dict[str, aws.autoscaling.Policy] = {}
         floor = 1
         minimums = split_replicas(svc.min_replicas, [t.weight for t in tracks], floor)
         maximums = split_replicas(svc.scaling.max_replicas, [t.weight for t in tracks], floor)
@@ -428,3 +435,15 @@ class Ec2Service(pulumi.ComponentResource):
             },
             opts=child,
         )
+        if svc.scaling.target_concurrency is not None:
+            self.concurrency_policies[track.name] = aws.autoscaling.Policy(
+                f"{resource}-concurrency-target",
+                autoscaling_group_name=group.name,
+                policy_type="TargetTrackingScaling",
+                estimated_instance_warmup=grace,
+                target_tracking_configuration={
+                    "customized_metric_specification": {"metrics": self.load_balancer.concurrency_metrics(track.name)},
+                    "target_value": float(svc.scaling.target_concurrency),
+                },
+                opts=child,
+            )

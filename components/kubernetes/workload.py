@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..base import ComponentArgs, component_props, merge_options
-from ..spec import ModelService, Target, Variant, split_replicas
+from ..spec import ModelService, SecretRef, Target, Variant, split_replicas
 from ..validation import (
     SpecError,
     check_bool,
@@ -35,6 +35,7 @@ GRACEFUL_TIMEOUT_SECONDS = 8
 TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + GRACEFUL_TIMEOUT_SECONDS + 7
 GPU_RESOURCE = "nvidia.com/gpu"
 PSS_LEVEL = "restricted"
+GCP_CREDENTIALS_DIR = "/var/run/secrets/gcp"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +55,9 @@ class ModelWorkloadArgs(ComponentArgs):
         agent, GKE metadata server).
     gateway: ``{name, namespace}`` of a Gateway API Gateway; routes with exact per-track weights.
     zone_spread: ``DoNotSchedule`` keeps replicas balanced over zones strictly; ``ScheduleAnyway`` prefers it.
+    gcp_credentials: ``k8s://<secret>/<key>`` of a Google credential configuration (workload identity federation,
+        preferred over a key file) mounted read-only for a ``gs://`` artifact outside GKE; on GKE use Workload
+        Identity through ``service_account_annotations`` instead.
     tmp_size_mib: size limit of the writable ``/tmp`` emptyDir (the only writable path).
     context: kubeconfig context of the target cluster (a stack's ``kubernetes`` target); None uses the
         current context. From code, pass ``provider`` instead.
@@ -71,6 +75,7 @@ class ModelWorkloadArgs(ComponentArgs):
     identity_egress: Sequence[Mapping[str, Any]] = ()
     gateway: Mapping[str, str] | None = None
     zone_spread: str | None = None
+    gcp_credentials: str | None = None
     tmp_size_mib: int = 1024
     context: str | None = None
     provider: k8s.Provider | None = None
@@ -108,6 +113,10 @@ class ModelWorkloadArgs(ComponentArgs):
         if self.zone_spread is not None:
             check_choice("zone_spread", self.zone_spread, ("DoNotSchedule", "ScheduleAnyway"))
         check_int("tmp_size_mib", self.tmp_size_mib, minimum=64, maximum=1_048_576)
+        if self.gcp_credentials is not None:
+            reference = SecretRef.parse("gcp_credentials", self.gcp_credentials)
+            if reference.kind != "kubernetes":
+                raise SpecError("gcp_credentials", "must be a k8s://<secret>/<key> reference to a Kubernetes Secret")
         check_optional_str("context", self.context, description="a kubeconfig context name")
         if self.provider is not None and not isinstance(self.provider, k8s.Provider):
             raise SpecError("provider", "must be a pulumi_kubernetes.Provider")
@@ -154,6 +163,15 @@ class ModelWorkloadArgs(ComponentArgs):
                 f"{path}.model.artifact_uri",
                 "on Kubernetes the serving image loads a baked-in model or downloads a gs:// artifact "
                 f"(got {uri.split('://')[0]}://); bake the model into the image instead",
+            )
+        gke_identity = "iam.gke.io/gcp-service-account" in self.service_account_annotations
+        if uri is not None and uri.startswith("gs://") and not gke_identity and self.gcp_credentials is None:
+            raise SpecError(
+                f"{path}.model.artifact_uri",
+                "the pods download this gs:// artifact but have no GCP credentials: on GKE bind a Google service "
+                "account with the service_account_annotations key iam.gke.io/gcp-service-account; elsewhere set the "
+                "target option gcp_credentials to a k8s://<secret>/<key> holding a workload identity federation "
+                "credential configuration",
             )
         if len(service.tracks) > 1 and service.min_replicas < len(service.tracks):
             raise SpecError(
@@ -445,7 +463,10 @@ class ModelWorkload(pulumi.ComponentResource):
                 },
             ],
             "containers": [self._container(track)],
-            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": f"{self._args.tmp_size_mib}Mi"}}],
+            "volumes": [
+                {"name": "tmp", "emptyDir": {"sizeLimit": f"{self._args.tmp_size_mib}Mi"}},
+                *self._gcp_volume(),
+            ],
         }
         if svc.resources.accelerator is not None:
             spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
@@ -461,14 +482,14 @@ class ModelWorkload(pulumi.ComponentResource):
             limits[GPU_RESOURCE] = requests[GPU_RESOURCE] = str(svc.resources.accelerator.count)
         limits["ephemeral-storage"] = f"{self._args.tmp_size_mib + 256}Mi"
         env = [
-            {"name": "PORT", "value": str(svc.port)},
-            {"name": "MODEL_NAME", "value": svc.model.name},
             {"name": "GRACEFUL_TIMEOUT", "value": str(GRACEFUL_TIMEOUT_SECONDS)},
             {"name": "MODELPORT_TRACK", "value": track.name},
         ]
         if svc.model.artifact_uri:
             env.append({"name": "AIP_STORAGE_URI", "value": svc.model.artifact_uri})
-        env += [{"name": k, "value": v} for k, v in svc.env.items()]
+        env += [{"name": k, "value": v} for k, v in svc.serving_env().items()]
+        if self._args.gcp_credentials is not None:
+            env.append({"name": "GOOGLE_APPLICATION_CREDENTIALS", "value": f"{GCP_CREDENTIALS_DIR}/credentials.json"})
         for key, ref in svc.secrets.items():
             secret_name, secret_key = ref.kubernetes_parts
             env.append({"name": key, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": secret_key}}})
@@ -485,6 +506,9 @@ class ModelWorkload(pulumi.ComponentResource):
                 "privileged": False,
                 "readOnlyRootFilesystem": True,
                 "runAsNonRoot": True,
+                # Explicit high IDs on the container too (CKV_K8S_40): the image's user, never a host's.
+                "runAsUser": RUN_AS_USER,
+                "runAsGroup": RUN_AS_USER,
                 "capabilities": {"drop": ["ALL"]},
                 "seccompProfile": {"type": "RuntimeDefault"},
             },
@@ -508,8 +532,20 @@ class ModelWorkload(pulumi.ComponentResource):
                 "failureThreshold": 3,
             },
             "lifecycle": {"preStop": {"sleep": {"seconds": PRESTOP_SECONDS}}},
-            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *self._gcp_mount()],
         }
+
+    def _gcp_volume(self) -> list[dict[str, Any]]:
+        if self._args.gcp_credentials is None:
+            return []
+        secret, key = SecretRef.parse("gcp_credentials", self._args.gcp_credentials).kubernetes_parts
+        items = [{"key": key, "path": "credentials.json"}]
+        return [{"name": "gcp-credentials", "secret": {"secretName": secret, "items": items, "defaultMode": 0o440}}]
+
+    def _gcp_mount(self) -> list[dict[str, Any]]:
+        if self._args.gcp_credentials is None:
+            return []
+        return [{"name": "gcp-credentials", "mountPath": GCP_CREDENTIALS_DIR, "readOnly": True}]
 
     # --- network ---
 

@@ -155,6 +155,9 @@ def to_json_value(value: Any) -> Any:
         return {str(k): to_json_value(v) for k, v in value.items() if k != rpc._special_sig_key}
     if isinstance(value, (list, tuple)):
         return [to_json_value(v) for v in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        # The engine keeps numbers as float64 and prints whole ones as integers (desiredCount: 2, not 2.0).
+        return int(value)
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if isinstance(value, pulumi.output.Unknown) or value is rpc.UNKNOWN:

@@ -110,6 +110,7 @@ def test_workload_runs_with_a_pod_identity_role_through_the_cluster_provider(pul
         "namespace": "churn",
         "serviceAccount": "churn",
         "roleArn": role.outputs["arn"],
+        "tags": {"managed-by": "modelport", "team": "ml-platform"},
     }
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "pods.eks.amazonaws.com"}

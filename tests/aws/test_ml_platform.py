@@ -58,12 +58,13 @@ def test_endpoint_configuration_encrypts_and_captures_data_to_the_bucket(pulumi_
     assert rule["bucketKeyEnabled"] is True
 
 
-def test_prod_variants_are_weighted_with_two_instances_each_and_least_outstanding_requests(pulumi_mocks):
+def test_prod_variants_are_weighted_and_split_the_prod_floor_exactly_with_least_outstanding_requests(pulumi_mocks):
     service = make_service(image=ECR_IMAGE, variants=ECR_CANARY_VARIANTS)
     deploy(pulumi_mocks, service=service)
     variants = {v["variantName"]: v for v in pulumi_mocks.one(CONFIG).inputs["productionVariants"]}
     assert {n: v["initialVariantWeight"] for n, v in variants.items()} == {"stable": 90, "canary": 10}
-    assert all(v["initialInstanceCount"] >= 2 for v in variants.values())
+    # The prod floor (3) is honoured for the service as a whole and split by weight; nothing is raised silently.
+    assert {n: v["initialInstanceCount"] for n, v in variants.items()} == {"stable": 2, "canary": 1}
     assert all(v["routingConfigs"] == [{"routingStrategy": "LEAST_OUTSTANDING_REQUESTS"}] for v in variants.values())
     models = {r.inputs["name"]: r.inputs for r in pulumi_mocks.by_type(MODEL)}
     assert models[variants["canary"]["modelName"]]["primaryContainer"]["image"] == ECR_CANARY
@@ -102,7 +103,7 @@ def test_each_variant_autoscales_on_invocations_per_instance(pulumi_mocks):
     targets = {r.inputs["resourceId"]: r.inputs for r in pulumi_mocks.by_type("aws:appautoscaling/target:Target")}
     assert set(targets) == {f"endpoint/{name}/variant/stable", f"endpoint/{name}/variant/canary"}
     assert all(t["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount" for t in targets.values())
-    assert all(t["minCapacity"] >= 2 for t in targets.values())
+    assert sorted(t["minCapacity"] for t in targets.values()) == [1, 2]
     policies = [
         r.inputs["targetTrackingScalingPolicyConfiguration"]
         for r in pulumi_mocks.by_type("aws:appautoscaling/policy:Policy")
@@ -149,3 +150,22 @@ def test_private_runtime_endpoint_and_outputs(pulumi_mocks):
     name = pulumi_mocks.one(ENDPOINT).inputs["name"]
     assert component["endpoint"] == f"https://runtime.sagemaker.us-east-1.amazonaws.com/endpoints/{name}/invocations"
     assert component["identity"] == pulumi_mocks.one("aws:iam/role:Role", "churn-sm-execution-role").outputs["arn"]
+
+
+def test_an_explicit_min_replicas_is_honoured_not_raised(pulumi_mocks):
+    service = make_service(image=ECR_IMAGE, scaling={"min_replicas": 1, "max_replicas": 4})
+    variants = deploy(pulumi_mocks, service=service).one(CONFIG).inputs["productionVariants"]
+    assert [v["initialInstanceCount"] for v in variants] == [1]
+
+
+def test_target_concurrency_tracks_concurrent_requests_per_model(pulumi_mocks):
+    service = make_service(image=ECR_IMAGE, scaling={"max_replicas": 6, "target_concurrency": 8})
+    deploy(pulumi_mocks, service=service)
+    policies = {r.name: r.inputs for r in pulumi_mocks.by_type("aws:appautoscaling/policy:Policy")}
+    (concurrency,) = [p for n, p in policies.items() if n.endswith("-concurrency-target")]
+    config = concurrency["targetTrackingScalingPolicyConfiguration"]
+    assert config["predefinedMetricSpecification"]["predefinedMetricType"] == (
+        "SageMakerVariantConcurrentRequestsPerModelHighResolution"
+    )
+    assert config["targetValue"] == 8
+    assert any(n.endswith("-invocations-target") for n in policies)  # invocations_per_instance still applies

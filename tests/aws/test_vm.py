@@ -19,6 +19,7 @@ from aws_fixtures import (
 )
 from modelport.aws.loadbalancer import TLS_POLICY, elb_log_principals
 from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
+from modelport.plan.runner import run_program
 from modelport.validation import SpecError
 
 LT = "aws:ec2/launchTemplate:LaunchTemplate"
@@ -131,9 +132,32 @@ def test_https_listener_uses_the_tls13_policy_and_http_redirects(pulumi_mocks):
 
 
 def test_target_certificate_option_overrides_the_service_certificate(pulumi_mocks):
-    regional = CERTIFICATE.replace("us-east-1", "eu-west-1")
-    deploy(pulumi_mocks, certificate_arn=regional)
-    assert pulumi_mocks.one("aws:lb/listener:Listener", "churn-vm-https").inputs["certificateArn"] == regional
+    other = CERTIFICATE.replace("12345678-1234", "87654321-4321")
+    deploy(pulumi_mocks, certificate_arn=other)
+    assert pulumi_mocks.one("aws:lb/listener:Listener", "churn-vm-https").inputs["certificateArn"] == other
+
+
+def test_a_certificate_from_another_region_is_refused_before_anything_is_planned():
+    from modelport.catalog import deploy as deploy_target
+    from modelport.spec import Target
+
+    elsewhere = CERTIFICATE.replace("us-east-1", "eu-west-1")
+    service = make_service(exposure={"certificate": elsewhere})
+    target = Target(cloud="aws", pattern="vm", region="us-east-1", path="modelport:targets[0]")
+    with pytest.raises(SpecError) as caught:
+        run_program(lambda: deploy_target(service, target, PROD))
+    assert caught.value.path == "modelport:service.exposure.certificate"
+    assert "eu-west-1" in caught.value.reason and "regional" in caught.value.reason
+    option = Target(
+        cloud="aws",
+        pattern="vm",
+        region="us-east-1",
+        options={"certificate_arn": elsewhere},
+        path="modelport:targets[0]",
+    )
+    with pytest.raises(SpecError) as caught:
+        run_program(lambda: deploy_target(make_service(), option, PROD))
+    assert caught.value.path == "modelport:targets[0].options.certificate_arn"
 
 
 def test_alb_is_internal_hardened_and_logs_to_an_encrypted_bucket(pulumi_mocks):

@@ -183,7 +183,11 @@ def test_network_policies_deny_by_default_and_allow_only_what_serving_needs(pulu
 
 
 def test_gs_artifact_opens_https_egress_but_not_instance_metadata(pulumi_mocks) -> None:
-    build(pulumi_mocks, make_service(model={"name": "churn", "artifact_uri": "gs://models/churn/3"}))
+    build(
+        pulumi_mocks,
+        make_service(model={"name": "churn", "artifact_uri": "gs://models/churn/3"}),
+        service_account_annotations={"iam.gke.io/gcp-service-account": "churn@acme.iam.gserviceaccount.com"},
+    )
     egress = {p.name: p.inputs["spec"] for p in pulumi_mocks.by_type(NETPOL)}["churn-allow-egress"]["egress"]
     block = egress[0]["to"][0]["ipBlock"]
     assert block["except"] == ["169.254.0.0/16"] and egress[0]["ports"] == [{"port": 443, "protocol": "TCP"}]
@@ -296,6 +300,7 @@ def test_every_object_validates_against_the_kubernetes_schema(pulumi_mocks, prof
         profile=profile,
         ingress_class="nginx",
         identity_egress=[{"cidr": "169.254.170.23/32", "port": 80}],
+        gcp_credentials="k8s://gcp-wif/credentials.json",
     )
     objects = rendered_objects(pulumi_mocks)
     assert {o["kind"] for o in objects} >= {
@@ -350,7 +355,13 @@ def assert_pod_security_restricted(pod: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("profile", ["dev", "staging", "prod"])
 def test_every_pod_meets_pod_security_restricted(pulumi_mocks, profile) -> None:
-    build(pulumi_mocks, make_service(**FULL), profile=profile, ingress_class="nginx")
+    build(
+        pulumi_mocks,
+        make_service(**FULL),
+        profile=profile,
+        ingress_class="nginx",
+        gcp_credentials="k8s://gcp-wif/credentials.json",
+    )
     deployments = pulumi_mocks.by_type(DEPLOYMENT)
     assert len(deployments) == 2
     for deployment in deployments:
@@ -426,3 +437,27 @@ def test_deploy_builds_a_context_provider_for_a_kubernetes_target(pulumi_mocks, 
     provider = pulumi_mocks.one("pulumi:providers:kubernetes")
     assert provider.inputs["context"] == "prod-eu"
     assert all("pulumi:providers:kubernetes" in (r.provider or "") for r in pulumi_mocks.by_type(DEPLOYMENT))
+
+
+def test_a_gs_artifact_outside_gke_needs_credentials_and_they_are_mounted_read_only(pulumi_mocks) -> None:
+    service = make_service(model={"name": "churn", "artifact_uri": "gs://models/churn/3"})
+    with pytest.raises(SpecError) as caught:
+        ModelWorkloadArgs(service=service, profile=PROFILES["dev"])
+    assert caught.value.path == "modelport:service.model.artifact_uri" and "no GCP credentials" in caught.value.reason
+    build(pulumi_mocks, service, profile="dev", gcp_credentials="k8s://gcp-wif/credentials.json")
+    pod = pod_spec(pulumi_mocks.one(DEPLOYMENT))
+    volume = next(v for v in pod["volumes"] if v["name"] == "gcp-credentials")
+    assert volume["secret"]["secretName"] == "gcp-wif"
+    assert volume["secret"]["items"] == [{"key": "credentials.json", "path": "credentials.json"}]
+    mount = next(m for m in container(pulumi_mocks.one(DEPLOYMENT))["volumeMounts"] if m["name"] == "gcp-credentials")
+    assert mount["readOnly"] is True
+    env = {e["name"]: e.get("value") for e in container(pulumi_mocks.one(DEPLOYMENT))["env"]}
+    assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/run/secrets/gcp/credentials.json"
+
+
+def test_the_signature_and_grpc_port_reach_the_pods(pulumi_mocks) -> None:
+    service = make_service(model={"name": "churn", "signature": "predict_proba"})
+    build(pulumi_mocks, service, profile="dev")
+    env = {e["name"]: e.get("value") for e in container(pulumi_mocks.one(DEPLOYMENT))["env"]}
+    assert env["SIGNATURE_NAME"] == "predict_proba" and env["MODEL_NAME"] == "churn"
+    assert env["GRPC_PORT"] == "0"  # gRPC stays closed unless the spec opens it
