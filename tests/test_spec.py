@@ -458,9 +458,9 @@ def test_grpc_port_is_validated_and_refused_by_targets_that_cannot_carry_it() ->
         ModelService.from_config({"name": "churn", "image": IMAGE, "port": 8080, "grpc_port": 8080})
     with pytest.raises(SpecError, match=r"grpc_port: must be >= 1024"):
         ModelService.from_config({"name": "churn", "image": IMAGE, "grpc_port": 81})
-    from modelport.kubernetes import ModelWorkloadArgs
+    from modelport.base import ComponentArgs
 
     service = ModelService.from_config({"name": "churn", "image": IMAGE, "grpc_port": 8081})
     with pytest.raises(SpecError) as caught:
-        ModelWorkloadArgs(service=service, profile=PROFILES["dev"])
+        ComponentArgs(service=service, profile=PROFILES["dev"])  # a target that does not declare gRPC support
     assert caught.value.path == "modelport:service.grpc_port"

@@ -247,7 +247,10 @@ class EcsService(pulumi.ComponentResource):
             "user": RUN_AS,
             "readonlyRootFilesystem": True,
             "privileged": False,
-            "portMappings": [{"name": "http", "containerPort": svc.port, "protocol": "tcp"}],
+            "portMappings": [
+                {"name": "http", "containerPort": svc.port, "protocol": "tcp"},
+                *([{"name": "grpc", "containerPort": svc.grpc_port, "protocol": "tcp"}] if svc.grpc_port else []),
+            ],
             "environment": [{"name": k, "value": v} for k, v in env.items()],
             "secrets": [{"name": k, "valueFrom": ref.reference} for k, ref in sorted(svc.secrets.items())],
             "linuxParameters": {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True},
@@ -317,7 +320,18 @@ class EcsService(pulumi.ComponentResource):
                     "target_group_arn": self.load_balancer.target_groups[track.name].arn,
                     "container_name": CONTAINER_NAME,
                     "container_port": svc.port,
-                }
+                },
+                *(
+                    [
+                        {
+                            "target_group_arn": self.load_balancer.grpc_target_groups[track.name].arn,
+                            "container_name": CONTAINER_NAME,
+                            "container_port": svc.grpc_port,
+                        }
+                    ]
+                    if svc.grpc_port
+                    else []
+                ),
             ],
             deployment_circuit_breaker={"enable": True, "rollback": True},
             deployment_minimum_healthy_percent=100,

@@ -42,6 +42,8 @@ class FoundationArgs(AwsArgs):
         log groups of fixed names, which they create with ``encrypted_log_group``).
     """
 
+    # Not a serving target: whether gRPC is carried is the pattern's decision, not the foundation's.
+    GRPC_REFUSAL: ClassVar[str | None] = None
     needs_network: bool = True
     needs_log_group: bool = True
     interface_endpoints: tuple[str, ...] = BASE_INTERFACE_ENDPOINTS

@@ -7,7 +7,7 @@ import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
@@ -64,6 +64,8 @@ class EksServiceArgs(PatternArgs):
     node_min: int | None = None
     node_max: int | None = None
     node_volume_gb: int = 100
+    # The workload carries gRPC in-cluster (ModelWorkload: a grpc Service port with appProtocol grpc).
+    GRPC_REFUSAL: ClassVar[str | None] = None
     endpoint_public_access_cidrs: tuple[str, ...] = ()
     api_access_cidrs: tuple[str, ...] = ()
     admin_principal_arns: tuple[str, ...] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_aws as aws
@@ -87,6 +87,8 @@ class AlbArgs(PatternArgs):
     waf_rate_limit: int = 2000
     hosted_zone_id: str | None = None
 
+    GRPC_REFUSAL: ClassVar[str | None] = None
+
     def __post_init__(self) -> None:
         super().__post_init__()
         check_optional_str(
@@ -136,6 +138,12 @@ class AlbArgs(PatternArgs):
                 f"{pattern} is public, so its load balancer terminates TLS: set the ACM certificate ARN "
                 "(or the target option certificate_arn or certificate_domain)",
             )
+        if self.service.grpc_port and self.certificate is None and self.certificate_domain is None:
+            raise ServiceSpecError(
+                "grpc_port",
+                f"{pattern} carries gRPC through its load balancer, and an ALB speaks gRPC only on an HTTPS "
+                "listener: set exposure.certificate (or the target option certificate_arn or certificate_domain)",
+            )
         if exposure.public and self.vpc_id is not None and not self.public_subnet_ids:
             raise SpecError("public_subnet_ids", "a public load balancer in your VPC needs its public subnets")
 
@@ -178,6 +186,9 @@ def _same_region_certificate(key: str, arn: str, region: str) -> str:
             f"regional: issue or import the certificate in {region} (or use certificate_domain to look it up there)",
         )
     return arn
+
+
+GRPC_HEALTH_PATH = "/grpc.health.v1.Health/Check"
 
 
 # AWS managed rule groups every public endpoint gets: OWASP-style common rules, known bad inputs (Log4Shell and
@@ -262,26 +273,27 @@ class LoadBalancer:
                     description="allowed callers",
                     opts=self._child,
                 )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-targets",
-            security_group_id=self.security_group.id,
-            ip_protocol="tcp",
-            from_port=service.port,
-            to_port=service.port,
-            referenced_security_group_id=target_security_group.id,
-            description="to the model servers",
-            opts=self._child,
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-targets-from-alb",
-            security_group_id=target_security_group.id,
-            ip_protocol="tcp",
-            from_port=service.port,
-            to_port=service.port,
-            referenced_security_group_id=self.security_group.id,
-            description="from the load balancer",
-            opts=self._child,
-        )
+        for suffix, port in [("", service.port)] + ([("-grpc", service.grpc_port)] if service.grpc_port else []):
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-alb-to-targets{suffix}",
+                security_group_id=self.security_group.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=target_security_group.id,
+                description="to the model servers",
+                opts=self._child,
+            )
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-targets-from-alb{suffix}",
+                security_group_id=target_security_group.id,
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                referenced_security_group_id=self.security_group.id,
+                description="from the load balancer",
+                opts=self._child,
+            )
 
         self.log_bucket = self._access_log_bucket(ctx, deletion_protection, log_retention_days)
         subnets = foundation.public_subnet_ids if public else foundation.private_subnet_ids
@@ -335,6 +347,37 @@ class LoadBalancer:
                 },
                 opts=self._child,
             )
+        self.grpc_target_groups: dict[str, aws.lb.TargetGroup] = {}
+        if service.grpc_port:
+            for track in tracks:
+                self.grpc_target_groups[track.name] = aws.lb.TargetGroup(
+                    f"{name}-grpc-tg-{track.name}",
+                    name=stack_unique_name(
+                        f"{service.name}-{track.name}-grpc",
+                        32,
+                        salt=(name, target_type, str(service.grpc_port), "public" if public else "internal"),
+                    ),
+                    port=service.grpc_port,
+                    protocol="HTTP",
+                    protocol_version="GRPC",
+                    target_type=target_type,
+                    vpc_id=foundation.vpc_id,
+                    deregistration_delay="30",
+                    load_balancing_algorithm_type="least_outstanding_requests",
+                    # grpc.health.v1 on the serving image's gRPC port; 0 is the gRPC status OK.
+                    health_check={
+                        "enabled": True,
+                        "path": GRPC_HEALTH_PATH,
+                        "protocol": "HTTP",
+                        "port": "traffic-port",
+                        "matcher": "0",
+                        "interval": 10,
+                        "timeout": 5,
+                        "healthy_threshold": 2,
+                        "unhealthy_threshold": 3,
+                    },
+                    opts=self._child,
+                )
         forward = {
             "type": "forward",
             "forward": {"target_groups": [{"arn": self.target_groups[t.name].arn, "weight": t.weight} for t in tracks]},
@@ -351,6 +394,18 @@ class LoadBalancer:
                 default_actions=[forward],
                 opts=self._child,
             )
+            if self.grpc_target_groups:
+                # gRPC shares the HTTPS listener: requests whose content type is application/grpc go to the gRPC
+                # target groups (HTTP/2 end to end), with the same per-track weights as HTTP.
+                groups = [{"arn": self.grpc_target_groups[t.name].arn, "weight": t.weight} for t in tracks]
+                self.grpc_rule = aws.lb.ListenerRule(
+                    f"{name}-grpc",
+                    listener_arn=self.https_listener.arn,
+                    priority=10,
+                    conditions=[{"http_header": {"http_header_name": "content-type", "values": ["application/grpc*"]}}],
+                    actions=[{"type": "forward", "forward": {"target_groups": groups}}],
+                    opts=self._child,
+                )
             self.http_listener = aws.lb.Listener(
                 f"{name}-http-redirect",
                 load_balancer_arn=self.alb.arn,
@@ -380,6 +435,8 @@ class LoadBalancer:
             self.url = pulumi.Output.concat("http://", self.alb.dns_name)
         self.listener = self.https_listener or self.http_listener
         self.dns_record: aws.route53.Record | None = None
+        if not self.grpc_target_groups or self.https_listener is None:
+            self.grpc_rule = None
 
     def concurrency_metrics(self, track: str) -> list[dict[str, Any]]:
         """Target-tracking metric math for ``scaling.target_concurrency``: in-flight requests per target.

@@ -53,6 +53,11 @@ class SageMakerEndpointArgs(PatternArgs):
     role_arn: bring your own execution role; None creates a scoped one.
     """
 
+    GRPC_REFUSAL: ClassVar[str | None] = (
+        "SageMaker real-time endpoints are invoked through the SageMaker runtime API (InvokeEndpoint over "
+        "HTTPS), which carries no gRPC"
+    )
+
     instance_type: str | None = None
     data_capture_percent: int = 20
     invocations_per_instance: int = 600

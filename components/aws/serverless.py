@@ -52,6 +52,10 @@ class LambdaServiceArgs(PatternArgs):
     role_arn: bring your own execution role; None creates a scoped one.
     """
 
+    GRPC_REFUSAL: ClassVar[str | None] = (
+        "a Lambda function URL speaks HTTP/1.1 request-response only, so gRPC cannot reach the function"
+    )
+
     memory_mb: int | None = None
     timeout_seconds: int = 60
     ephemeral_storage_mb: int = 1024

@@ -81,6 +81,7 @@ class ModelWorkloadArgs(ComponentArgs):
     provider: k8s.Provider | None = None
 
     CODE_ONLY: ClassVar[tuple[str, ...]] = ("provider",)
+    GRPC_REFUSAL: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -143,6 +144,13 @@ class ModelWorkloadArgs(ComponentArgs):
             )
         if exposure.public and not self.ingress_class:
             raise SpecError("ingress_class", "a public exposure needs the IngressClass of the public controller")
+        if service.grpc_port and exposure.domain and self.gateway is None:
+            raise SpecError(
+                f"{path}.grpc_port",
+                "an Ingress carries one backend protocol, so gRPC cannot share the HTTP Ingress of exposure.domain: "
+                "set the gateway option (a GRPCRoute is created beside the HTTPRoute), or serve gRPC in-cluster "
+                "only by leaving exposure.domain unset",
+            )
         for index, principal in enumerate(exposure.allowed_principals):
             if principal.startswith("serviceaccount/"):
                 raise SpecError(
@@ -192,6 +200,16 @@ def _parse_egress(path: str, rule: Any) -> tuple[str, int]:
     except (TypeError, ValueError):
         raise SpecError(f"{path}.cidr", f"must be a CIDR such as 169.254.170.23/32 (got {rule['cidr']!r})") from None
     return rule["cidr"], check_int(f"{path}.port", rule["port"], minimum=1, maximum=65535)
+
+
+def service_ports(service: ModelService) -> list[dict[str, Any]]:
+    """The Service ports: HTTP, and gRPC (``appProtocol: grpc``, HTTP/2 end to end) when the spec opens it."""
+    ports: list[dict[str, Any]] = [{"name": "http", "port": service.port, "targetPort": "http", "protocol": "TCP"}]
+    if service.grpc_port:
+        ports.append(
+            {"name": "grpc", "port": service.grpc_port, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}
+        )
+    return ports
 
 
 # Ingress annotations by which a controller authenticates callers before they reach the pods.
@@ -288,13 +306,14 @@ class ModelWorkload(pulumi.ComponentResource):
             spec={
                 "type": "ClusterIP",
                 "selector": self.labels,
-                "ports": [{"name": "http", "port": svc.port, "targetPort": "http", "protocol": "TCP"}],
+                "ports": service_ports(svc),
             },
             opts=namespace_opts,
         )
         self.network_policies = self._network_policies(name, namespace_opts)
         self.ingress = self._ingress(name, namespace_opts) if svc.exposure.domain and not args.gateway else None
         self.route = self._http_route(name, namespace_opts) if args.gateway else None
+        self.grpc_route = self._http_route(name, namespace_opts, grpc=True) if args.gateway and svc.grpc_port else None
 
         if svc.exposure.domain:
             self.endpoint = pulumi.Output.from_input(f"https://{svc.exposure.domain}")
@@ -366,7 +385,7 @@ class ModelWorkload(pulumi.ComponentResource):
                 spec={
                     "type": "ClusterIP",
                     "selector": track_labels,
-                    "ports": [{"name": "http", "port": svc.port, "targetPort": "http", "protocol": "TCP"}],
+                    "ports": service_ports(svc),
                 },
                 opts=opts,
             )
@@ -498,7 +517,10 @@ class ModelWorkload(pulumi.ComponentResource):
             "name": "model-server",
             "image": svc.image_of(track),
             "imagePullPolicy": "IfNotPresent",
-            "ports": [{"name": "http", "containerPort": svc.port, "protocol": "TCP"}],
+            "ports": [
+                {"name": "http", "containerPort": svc.port, "protocol": "TCP"},
+                *([{"name": "grpc", "containerPort": svc.grpc_port, "protocol": "TCP"}] if svc.grpc_port else []),
+            ],
             "env": env,
             "resources": {"requests": requests, "limits": limits},
             "securityContext": {
@@ -525,8 +547,14 @@ class ModelWorkload(pulumi.ComponentResource):
                 "failureThreshold": 2,
                 "successThreshold": 1,
             },
+            # With gRPC on, liveness asks grpc.health.v1 on the gRPC port, so a dead gRPC listener restarts the pod;
+            # readiness stays on the HTTP route that reports the model loaded and warm.
             "livenessProbe": {
-                "httpGet": {"path": svc.health.live_path, "port": "http"},
+                **(
+                    {"grpc": {"port": svc.grpc_port}}
+                    if svc.grpc_port
+                    else {"httpGet": {"path": svc.health.live_path, "port": "http"}}
+                ),
                 "periodSeconds": 10,
                 "timeoutSeconds": 3,
                 "failureThreshold": 3,
@@ -553,6 +581,8 @@ class ModelWorkload(pulumi.ComponentResource):
         args = self._args
         svc = args.service
         port = [{"port": svc.port, "protocol": "TCP"}]
+        if svc.grpc_port:
+            port.append({"port": svc.grpc_port, "protocol": "TCP"})
         sources: list[dict[str, Any]] = [
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.ingress_namespace}}},
         ]
@@ -672,24 +702,30 @@ class ModelWorkload(pulumi.ComponentResource):
             opts=opts,
         )
 
-    def _http_route(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
-        """Gateway API route with exact per-track weights (the Service-level split is by replica ratio)."""
+    def _http_route(
+        self, name: str, opts: pulumi.ResourceOptions, grpc: bool = False
+    ) -> k8s.apiextensions.CustomResource:
+        """Gateway API route with exact per-track weights (the Service-level split is by replica ratio).
+
+        ``grpc`` makes the GRPCRoute to the gRPC port (HTTP/2 end to end through the Gateway).
+        """
         svc = self._args.service
         gateway = dict(self._args.gateway or {})
         parent = {"name": gateway["name"], "sectionName": "https"}
         if "namespace" in gateway:
             parent["namespace"] = gateway["namespace"]
+        port = svc.grpc_port if grpc else svc.port
         if len(svc.tracks) == 1:
-            backends = [{"name": svc.name, "port": svc.port, "weight": 100}]
+            backends = [{"name": svc.name, "port": port, "weight": 100}]
         else:
-            backends = [{"name": f"{svc.name}-{t.name}", "port": svc.port, "weight": t.weight} for t in svc.tracks]
+            backends = [{"name": f"{svc.name}-{t.name}", "port": port, "weight": t.weight} for t in svc.tracks]
         spec: dict[str, Any] = {"parentRefs": [parent], "rules": [{"backendRefs": backends}]}
         if svc.exposure.domain:
             spec["hostnames"] = [svc.exposure.domain]
         return k8s.apiextensions.CustomResource(
-            f"{name}-route",
+            f"{name}-grpc-route" if grpc else f"{name}-route",
             api_version="gateway.networking.k8s.io/v1",
-            kind="HTTPRoute",
+            kind="GRPCRoute" if grpc else "HTTPRoute",
             metadata=self._metadata(svc.name),
             spec=spec,
             opts=opts,

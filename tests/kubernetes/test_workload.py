@@ -461,3 +461,29 @@ def test_the_signature_and_grpc_port_reach_the_pods(pulumi_mocks) -> None:
     env = {e["name"]: e.get("value") for e in container(pulumi_mocks.one(DEPLOYMENT))["env"]}
     assert env["SIGNATURE_NAME"] == "predict_proba" and env["MODEL_NAME"] == "churn"
     assert env["GRPC_PORT"] == "0"  # gRPC stays closed unless the spec opens it
+
+
+def test_grpc_gets_a_service_port_with_app_protocol_a_liveness_probe_and_the_network_policy(pulumi_mocks) -> None:
+    build(pulumi_mocks, make_service(grpc_port=8081), profile="dev")
+    service = pulumi_mocks.one("kubernetes:core/v1:Service").inputs["spec"]
+    grpc = next(p for p in service["ports"] if p["name"] == "grpc")
+    assert (grpc["port"], grpc["targetPort"], grpc["appProtocol"]) == (8081, "grpc", "grpc")
+    main = container(pulumi_mocks.one(DEPLOYMENT))
+    assert {"name": "grpc", "containerPort": 8081, "protocol": "TCP"} in main["ports"]
+    assert main["livenessProbe"]["grpc"] == {"port": 8081}
+    assert main["readinessProbe"]["httpGet"]["port"] == "http"
+    allow = {p.name: p.inputs["spec"] for p in pulumi_mocks.by_type(NETPOL)}["churn-allow-callers"]
+    assert {"port": 8081, "protocol": "TCP"} in allow["ingress"][0]["ports"]
+
+
+def test_grpc_through_a_gateway_gets_a_grpc_route_and_an_ingress_refuses_it(pulumi_mocks) -> None:
+    exposure = {"domain": "churn.example.com", "certificate": "churn-tls"}
+    service = make_service(grpc_port=8081, exposure=exposure)
+    with pytest.raises(SpecError) as caught:
+        ModelWorkloadArgs(service=service, profile=PROFILES["dev"], ingress_class="nginx")
+    assert caught.value.path == "modelport:service.grpc_port" and "GRPCRoute" in caught.value.reason
+    build(pulumi_mocks, service, profile="dev", gateway={"name": "edge", "namespace": "gateways"})
+    routes = {
+        r.inputs["kind"]: r.inputs for r in pulumi_mocks.by_type("kubernetes:gateway.networking.k8s.io/v1:GRPCRoute")
+    }
+    assert routes["GRPCRoute"]["spec"]["rules"][0]["backendRefs"] == [{"name": "churn", "port": 8081, "weight": 100}]
