@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -36,6 +37,9 @@ TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + GRACEFUL_TIMEOUT_SECONDS + 7
 GPU_RESOURCE = "nvidia.com/gpu"
 PSS_LEVEL = "restricted"
 GCP_CREDENTIALS_DIR = "/var/run/secrets/gcp"
+LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
+DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +130,18 @@ class ModelWorkloadArgs(ComponentArgs):
     def _check_service(self, service: ModelService) -> None:
         exposure = service.exposure
         path = "modelport:service"
+        for key, value in service.tags.items():
+            # On Kubernetes the service's tags become labels of every object, so they must be valid labels.
+            name = key.rsplit("/", 1)[-1]
+            prefix = key[: -len(name) - 1] if "/" in key else None
+            valid_key = re.fullmatch(LABEL_NAME, name) and (prefix is None or re.fullmatch(DNS_SUBDOMAIN, prefix))
+            if not valid_key or not re.fullmatch(LABEL_VALUE, value):
+                raise SpecError(
+                    f"{path}.tags.{key}",
+                    "becomes a Kubernetes label on every object: keys are [prefix/]name with a name of at most 63 "
+                    "letters, digits, '-', '_' or '.', and values at most 63 such characters "
+                    f"(got {key!r}: {value!r})",
+                )
         for key, ref in service.secrets.items():
             if ref.kind != "kubernetes":
                 raise SpecError(
@@ -334,7 +350,12 @@ class ModelWorkload(pulumi.ComponentResource):
     def _metadata(
         self, name: str, labels: Mapping[str, str] | None = None, annotations: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
-        meta: dict[str, Any] = {"name": name, "namespace": self.namespace, "labels": {**self.labels, **(labels or {})}}
+        tags = dict(self._args.service.tags)
+        meta: dict[str, Any] = {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": {**tags, **self.labels, **(labels or {})},
+        }
         if annotations:
             meta["annotations"] = dict(annotations)
         return meta
@@ -366,7 +387,7 @@ class ModelWorkload(pulumi.ComponentResource):
                 # replicas is left to the HPA so `pulumi up` never fights the autoscaler.
                 "template": {
                     "metadata": {
-                        "labels": {**track_labels, **dict(self._args.pod_labels)},
+                        "labels": {**dict(self._args.service.tags), **track_labels, **dict(self._args.pod_labels)},
                         "annotations": {
                             "prometheus.io/scrape": "true",
                             "prometheus.io/port": str(svc.port),

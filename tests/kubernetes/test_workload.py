@@ -487,3 +487,21 @@ def test_grpc_through_a_gateway_gets_a_grpc_route_and_an_ingress_refuses_it(pulu
         r.inputs["kind"]: r.inputs for r in pulumi_mocks.by_type("kubernetes:gateway.networking.k8s.io/v1:GRPCRoute")
     }
     assert routes["GRPCRoute"]["spec"]["rules"][0]["backendRefs"] == [{"name": "churn", "port": 8081, "weight": 100}]
+
+
+def test_the_service_tags_label_every_object_but_never_a_selector(pulumi_mocks) -> None:
+    build(pulumi_mocks, make_service(tags={"team": "ml-platform", "acme.com/cost-center": "42"}), profile="dev")
+    for resource in pulumi_mocks.monitor.captured:
+        if resource.custom and "metadata" in resource.inputs and resource.type != "kubernetes:core/v1:Namespace":
+            labels = resource.inputs["metadata"]["labels"]
+            assert labels["team"] == "ml-platform" and labels["acme.com/cost-center"] == "42", resource.name
+    deployment = pulumi_mocks.one(DEPLOYMENT).inputs["spec"]
+    assert "team" not in deployment["selector"]["matchLabels"]
+    assert deployment["template"]["metadata"]["labels"]["team"] == "ml-platform"
+
+
+def test_a_tag_that_is_not_a_valid_label_is_refused() -> None:
+    service = make_service(tags={"cost center": "R&D 42"})
+    with pytest.raises(SpecError) as caught:
+        ModelWorkloadArgs(service=service, profile=PROFILES["dev"])
+    assert caught.value.path == "modelport:service.tags.cost center"
