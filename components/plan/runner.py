@@ -35,9 +35,14 @@ class Violation:
     level: str  # "mandatory" | "advisory"
     urn: str | None
     message: str
+    # How to fix it: the rule catalogue's remediation text.
+    remediation: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+        document = {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+        if self.remediation:
+            document["remediation"] = self.remediation
+        return document
 
 
 @dataclass
