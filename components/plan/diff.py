@@ -100,7 +100,8 @@ def _changes(before: Any, after: Any) -> list[InputChange]:
     changes = []
     for path in sorted(old.keys() | new.keys()):
         a, b = old.get(path, _MISSING), new.get(path, _MISSING)
-        if a == b and type(a) is type(b):
+        # 2 and 2.0 are the same number (plans saved by older releases print floats); True is not 1.
+        if a == b and isinstance(a, bool) == isinstance(b, bool):
             continue
         shown_a, shown_b = _masked(None if a is _MISSING else a, None if b is _MISSING else b)
         changes.append(InputChange(path, shown_a, shown_b))
@@ -147,6 +148,8 @@ def diff_plans(before: Mapping[str, Any], after: Mapping[str, Any]) -> PlanDiff:
 def _shown(value: Any) -> str:
     if value is None:
         return "(none)"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
     text = json.dumps(value, sort_keys=True) if not isinstance(value, str) else json.dumps(value)
     return text if len(text) <= SHOWN_LENGTH else text[: SHOWN_LENGTH - 3] + "..."
 
