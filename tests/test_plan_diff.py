@@ -80,9 +80,10 @@ def test_a_policy_result_that_appears_and_one_that_clears(capsys, tmp_path: Path
 def test_against_another_stack_of_the_project(capsys) -> None:
     code, out = run(capsys, "staging", "--stack-dir", str(STACKS), "--against", "dev")
     assert code == 0
-    assert "diff[/]" not in out and "diff against dev:" in out
+    assert "[bold]" not in out and "diff against dev:" in out
     # staging runs a canary: its canary resources are added relative to dev.
-    assert "+ kubernetes:apps/v1:Deployment churn-canary" in out or "+ kubernetes:apps/v1:Deployment" in out
+    assert "+ kubernetes:apps/v1:Deployment churn-kubernetes-kubernetes-canary-deploy" in out
+    assert "+ aws:ecs/service:Service churn-aws-container-us-east-1-canary-service" in out
     assert "to add" in out and "to change" in out
 
 

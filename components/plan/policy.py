@@ -427,8 +427,12 @@ def evaluate_resources(
 
     providers = _providers(resources)
     resource_rules = [rule for rule in active if rule.kind == "resource"]
+    # Rules by resource type, worked out once per type rather than once per resource.
+    by_type: dict[str, list[Any]] = {}
     for resource in resources:
-        applicable = [rule for rule in resource_rules if rule.applies_to(resource.type)]
+        applicable = by_type.get(resource.type)
+        if applicable is None:
+            applicable = by_type[resource.type] = [rule for rule in resource_rules if rule.applies_to(resource.type)]
         if not applicable:
             continue
         props = unknown_checking_proxy(engine_value(resource.inputs))
