@@ -197,12 +197,15 @@ def print_diff(diff: PlanDiff, console: Any) -> None:
 
 
 def _md(text: Any) -> str:
-    """Markdown table cell text: pipes escaped, newlines folded, code spans safe."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """Markdown table cell text: pipes escaped, newlines folded, no HTML from text we did not write."""
+    return (
+        str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|").replace("\n", " ")
+    )
 
 
 def _code(text: Any) -> str:
-    body = _md(text).replace("`", "'")
+    # Code spans show HTML literally; only the table's pipes, newlines and the span's own backticks need care.
+    body = str(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")
     return f"`{body}`"
 
 
