@@ -9,6 +9,7 @@ import pulumi
 from pulumi.runtime.config import CONFIG, get_config_env
 
 from .catalog import deploy
+from .invoke import caller_access, invoke_command
 from .profiles import get_profile
 from .spec import StackSpec
 from .validation import SpecError
@@ -35,16 +36,23 @@ def read_stack_spec() -> StackSpec:
 
 
 def run_stack() -> dict[str, pulumi.Output]:
-    """Deploy every target of the stack and export ``endpoints`` (by target key) and ``identities``."""
+    """Deploy every target of the stack and export, by target key: ``endpoints``, ``invoke`` (an example command),
+    ``callers`` (what a caller must be granted) and ``identities`` (what each workload runs as)."""
     spec = read_stack_spec()
     profile = get_profile(spec.environment)
     endpoints: dict[str, Any] = {}
     identities: dict[str, Any] = {}
+    commands: dict[str, Any] = {}
+    callers: dict[str, Any] = {}
     for target in spec.targets:
         component = deploy(spec.service, target, profile)
         endpoints[target.key] = component.endpoint  # type: ignore[attr-defined]
         identities[target.key] = component.identity  # type: ignore[attr-defined]
+        commands[target.key] = invoke_command(spec.service, target, component)
+        callers[target.key] = caller_access(spec.service, target, component)
     pulumi.export("environment", spec.environment)
     pulumi.export("endpoints", endpoints)
+    pulumi.export("invoke", commands)
+    pulumi.export("callers", callers)
     pulumi.export("identities", identities)
     return endpoints

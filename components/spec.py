@@ -699,7 +699,9 @@ class StackSpec:
             if target.key in seen:
                 raise SpecError(
                     f"{TARGETS_PATH}[{index}]",
-                    f"duplicates targets[{seen[target.key]}] ({target.key}); each target must differ",
+                    f"would produce the same resource names as targets[{seen[target.key]}] "
+                    f"({service.name}-{target.key}-*): each target needs its own cloud, pattern or region"
+                    + ("; a second cluster goes in a stack of its own" if target.cloud == "kubernetes" else ""),
                 )
             seen[target.key] = index
         return cls(environment=environment, service=service, targets=targets)

@@ -261,7 +261,7 @@ def test_stack_config_parses() -> None:
                 ]
             },
             "modelport:targets[1]",
-            "duplicates targets[0]",
+            "would produce the same resource names as targets[0]",
         ),
     ],
 )

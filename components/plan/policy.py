@@ -373,7 +373,7 @@ class _Run:
         # Resource policies always report against the resource under validation.
         target = self.subject_urn if self.rule.kind == "resource" else (urn or None)
         self.evaluation.violations.append(
-            Violation(self.rule.name, self.level, target, message or self.rule.description)
+            Violation(self.rule.name, self.level, target, message or self.rule.description, self.rule.remediation)
         )
 
     def __call__(self, args: ResourceValidationArgs | StackValidationArgs) -> None:
@@ -388,7 +388,13 @@ class _Run:
                     loop.close()
         except UnknownValueError as exc:
             self.evaluation.unchecked.append(
-                Violation(self.rule.name, self.level, self.subject_urn, f"{UNCHECKED_PREFIX}: {exc.message}")
+                Violation(
+                    self.rule.name,
+                    self.level,
+                    self.subject_urn,
+                    f"{UNCHECKED_PREFIX}: {exc.message}",
+                    self.rule.remediation,
+                )
             )
         except _NotApplicableError as exc:
             self.evaluation.not_applicable.append((self.rule.name, self.subject_urn, exc.reason or ""))
@@ -421,8 +427,12 @@ def evaluate_resources(
 
     providers = _providers(resources)
     resource_rules = [rule for rule in active if rule.kind == "resource"]
+    # Rules by resource type, worked out once per type rather than once per resource.
+    by_type: dict[str, list[Any]] = {}
     for resource in resources:
-        applicable = [rule for rule in resource_rules if rule.applies_to(resource.type)]
+        applicable = by_type.get(resource.type)
+        if applicable is None:
+            applicable = by_type[resource.type] = [rule for rule in resource_rules if rule.applies_to(resource.type)]
         if not applicable:
             continue
         props = unknown_checking_proxy(engine_value(resource.inputs))

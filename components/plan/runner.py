@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import gc
 import importlib.util
 import json
 import os
@@ -45,9 +46,14 @@ class Violation:
     level: str  # "mandatory" | "advisory"
     urn: str | None
     message: str
+    # How to fix it: the rule catalogue's remediation text.
+    remediation: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+        document = {"policy": self.policy, "level": self.level, "urn": self.urn, "message": self.message}
+        if self.remediation:
+            document["remediation"] = self.remediation
+        return document
 
 
 @dataclass
@@ -174,6 +180,22 @@ def _config_strings(config: dict[str, Any]) -> dict[str, str]:
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
 
 
+# Registering a resource allocates thousands of short-lived objects, so CPython's default gen-0 threshold (700)
+# ran a collection every few registrations, each scanning a growing heap: 40% of plan time, rising with size.
+# A higher threshold during the run keeps planning linear; cycles are still collected.
+_PLAN_GC_THRESHOLD = (50_000, 20, 20)
+
+
+@contextlib.contextmanager
+def _collect_less_often() -> Iterator[None]:
+    previous = gc.get_threshold()
+    gc.set_threshold(*_PLAN_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 @contextlib.contextmanager
 def _program_context(directory: Path) -> Iterator[None]:
     """Run like the Pulumi language host: cwd is the project and it is importable."""
@@ -232,7 +254,8 @@ def run_program(
                 _sync_await(result)
             ran.append(True)
 
-        _sync_await(run_pulumi_func(main))
+        with _collect_less_often():
+            _sync_await(run_pulumi_func(main))
         if not ran:
             raise PlanError(
                 f"the program never ran under pulumi {_pulumi_version()}: the runtime did not call it; "

@@ -12,9 +12,76 @@ import yaml
 
 from ..validation import SpecError
 
-__all__ = ["SECRET_PLACEHOLDER", "StackFiles", "apply_override", "load_stack", "parse_override"]
+__all__ = ["SECRET_PLACEHOLDER", "StackFiles", "apply_override", "load_stack", "parse_override", "read_yaml"]
 
 SECRET_PLACEHOLDER = "[secret]"
+
+
+class PulumiYamlLoader(yaml.SafeLoader):
+    """YAML as Pulumi reads stack files: the YAML 1.2 core schema (Go's yaml.v3), not PyYAML's YAML 1.1.
+
+    ``NO``, ``yes`` and ``on`` stay strings, ``1_000`` and ``2024-01-01`` stay strings, ``0o17`` is octal and
+    ``017`` is decimal. Only ``true``/``false``, ``null``/``~``, core-schema integers and floats are typed.
+    """
+
+
+PulumiYamlLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag == "tag:yaml.org,2002:merge"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+0123456789.",
+    ),
+):
+    PulumiYamlLoader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+
+def _construct_core_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+def _construct_core_bool(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+PulumiYamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_core_int)
+PulumiYamlLoader.add_constructor("tag:yaml.org,2002:bool", _construct_core_bool)
+
+
+def read_yaml(text: str, source: str = "<string>") -> Any:
+    """Parse YAML text as Pulumi does (YAML 1.2 core schema); errors name ``source``."""
+    try:
+        return yaml.load(text, Loader=PulumiYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise SpecError(source, f"is not valid YAML: {exc}") from None
+
+
+def _top_level_scalars_as_text(path: Path, document: Any) -> None:
+    """Pulumi reads a top-level config scalar into a string, exactly as written (``1.10`` stays ``"1.10"``)."""
+    root = yaml.compose(path.read_text(), Loader=PulumiYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    if not isinstance(root, yaml.MappingNode) or not isinstance(document, dict):
+        return
+    for key_node, value_node in root.value:
+        if key_node.value != "config" or not isinstance(value_node, yaml.MappingNode):
+            continue
+        config = document.get("config")
+        if not isinstance(config, dict):
+            return
+        for config_key, config_value in value_node.value:
+            if isinstance(config_value, yaml.ScalarNode) and config_key.value in config:
+                null = config_value.tag == "tag:yaml.org,2002:null"
+                config[config_key.value] = "" if null else config_value.value
 
 
 @dataclass
@@ -27,13 +94,12 @@ class StackFiles:
     main: Path
     config: dict[str, Any]
     secret_keys: list[str] = field(default_factory=list)
+    # The stack file itself, so that config errors can name it.
+    file: Path | None = None
 
 
 def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(str(path), f"is not valid YAML: {exc}") from None
+    return read_yaml(path.read_text(), str(path)) or {}
 
 
 def _qualify(project: str, key: str) -> str:
@@ -64,6 +130,7 @@ def load_stack(stack: str, stack_dir: str | Path = "stacks") -> StackFiles:
     stack_doc = _read_yaml(stack_file)
     if not isinstance(stack_doc, dict):
         raise SpecError(str(stack_file), "must be a mapping with a `config:` key")
+    _top_level_scalars_as_text(stack_file, stack_doc)
     raw = stack_doc.get("config") or {}
     if not isinstance(raw, dict):
         raise SpecError(f"{stack_file}: config", "must be a mapping of config keys")
@@ -78,7 +145,13 @@ def load_stack(stack: str, stack_dir: str | Path = "stacks") -> StackFiles:
     if main.is_dir():
         main = main / "__main__.py"
     return StackFiles(
-        project=project, stack=stack, directory=directory, main=main, config=config, secret_keys=secret_keys
+        project=project,
+        stack=stack,
+        directory=directory,
+        main=main,
+        config=config,
+        secret_keys=secret_keys,
+        file=stack_file,
     )
 
 

@@ -59,6 +59,68 @@ def refers_to(resource: PolicyResource, target: PolicyResource, *keys: str) -> b
     return False
 
 
+class References:
+    """``partners`` indexed by what ``refers_to(partner, target, *keys)`` looks at, so that finding the partners
+    of each target is a lookup instead of a scan: joins stay linear as stacks grow (bench/plan_scale.py).
+
+    ``refers_to`` holds when the partner depends on the target, or when a value under ``keys`` equals one of the
+    target's identities, ends with ``/<identity>`` or contains ``/<identity>/``; every such token of each value is
+    indexed, so ``referring(target)`` returns exactly the partners ``refers_to`` accepts.
+    """
+
+    def __init__(self, partners: Iterable[PolicyResource], *keys: str) -> None:
+        self._by_urn: dict[str, list[PolicyResource]] = {}
+        self._by_token: dict[str, list[PolicyResource]] = {}
+        self._order: dict[int, int] = {}
+        for position, partner in enumerate(partners):
+            self._order[id(partner)] = position
+            urns = {d.urn for d in partner.dependencies}
+            urns |= {d.urn for deps in partner.property_dependencies.values() for d in deps}
+            for urn in urns:
+                self._by_urn.setdefault(urn, []).append(partner)
+            tokens: set[str] = set()
+            for key in keys:
+                try:
+                    value = get(partner.props, *key.split("."))
+                except UnknownValueError:
+                    continue
+                if isinstance(value, str) and value:
+                    tokens |= _reference_tokens(value)
+            for token in tokens:
+                self._by_token.setdefault(token, []).append(partner)
+
+    def referring(self, target: PolicyResource) -> list[PolicyResource]:
+        """The partners that refer to ``target``, in their original order."""
+        found = {id(p): p for p in self._by_urn.get(target.urn, ())}
+        for name in identities(target):
+            found.update((id(p), p) for p in self._by_token.get(name, ()))
+        return sorted(found.values(), key=lambda p: self._order[id(p)])
+
+
+def _reference_tokens(value: str) -> set[str]:
+    """Every ``k`` with ``value == k``, ``value.endswith("/" + k)`` or ``"/" + k + "/" in value``."""
+    tokens = {value}
+    slashes = [index for index, char in enumerate(value) if char == "/"]
+    for n, start in enumerate(slashes):
+        tokens.add(value[start + 1 :])
+        tokens.update(value[start + 1 : end] for end in slashes[n + 1 :])
+    tokens.discard("")
+    return tokens
+
+
+def _missing_references(
+    subjects: list[PolicyResource],
+    partners: list[PolicyResource],
+    key: str,
+    message: Callable[[PolicyResource], str],
+) -> Iterator[Finding]:
+    """``_missing`` for joins on ``refers_to(partner, subject, key)``, through an index."""
+    index = References(partners, key)
+    for subject in subjects:
+        if not index.referring(subject):
+            yield message(subject), subject.urn
+
+
 def _missing(
     args: StackValidationArgs,
     subjects: list[PolicyResource],
@@ -406,11 +468,10 @@ def _internet_facing_alb(lb: PolicyResource) -> bool:
 def alb_waf(args: StackValidationArgs) -> Iterator[Finding]:
     public = [lb for lb in of_type(args.resources, *LOAD_BALANCERS) if _internet_facing_alb(lb)]
     associations = of_type(args.resources, WAF_ASSOCIATION)
-    yield from _missing(
-        args,
+    yield from _missing_references(
         public,
         associations,
-        lambda a, lb: refers_to(a, lb, "resourceArn"),
+        "resourceArn",
         lambda lb: f"internet-facing load balancer {lb.name} has no WAF web ACL",
     )
 
@@ -419,12 +480,8 @@ def _bucket_guard(
     args: StackValidationArgs, partner_types: tuple[str, ...], good: Callable[[PolicyResource], bool], what: str
 ) -> Iterator[Finding]:
     partners = [p for p in of_type(args.resources, *partner_types) if good(p)]
-    yield from _missing(
-        args,
-        of_type(args.resources, *BUCKETS),
-        partners,
-        lambda p, b: refers_to(p, b, "bucket"),
-        lambda b: f"bucket {b.name} has no {what}",
+    yield from _missing_references(
+        of_type(args.resources, *BUCKETS), partners, "bucket", lambda b: f"bucket {b.name} has no {what}"
     )
 
 
@@ -454,8 +511,9 @@ def s3_bucket_cmk_encryption(args: StackValidationArgs) -> Iterator[Finding]:
         for lb in of_type(args.resources, *LOAD_BALANCERS)
         if is_true(get(lb.props, "accessLogs", "enabled"))
     }
+    index = References(configs, "bucket")
     for bucket in of_type(args.resources, *BUCKETS):
-        mine = [c for c in configs if refers_to(c, bucket, "bucket")]
+        mine = index.referring(bucket)
         if identities(bucket) & log_targets:
             # ELB access-log delivery only supports SSE-S3, so these buckets need encryption, not a CMK.
             if not mine:
@@ -524,11 +582,10 @@ def s3_tls_only(args: StackValidationArgs) -> Iterator[Finding]:
     remediation="Add an ec2.FlowLog for the VPC to a KMS-encrypted log group with retention.",
 )
 def vpc_flow_logs(args: StackValidationArgs) -> Iterator[Finding]:
-    yield from _missing(
-        args,
+    yield from _missing_references(
         of_type(args.resources, VPC),
         of_type(args.resources, FLOW_LOG),
-        lambda f, v: refers_to(f, v, "vpcId"),
+        "vpcId",
         lambda v: f"VPC {v.name} has no flow log",
     )
 
@@ -602,11 +659,10 @@ AZURE_AUTOSCALE = "azure-native:monitor:AutoscaleSetting"
     remediation="Add a compute.RegionAutoscaler whose target is the group, with CPU or load-balancing signals.",
 )
 def autoscaler_gcp_mig(args: StackValidationArgs) -> Iterator[Finding]:
-    yield from _missing(
-        args,
+    yield from _missing_references(
         of_type(args.resources, *GCP_MIGS),
         of_type(args.resources, *GCP_AUTOSCALERS),
-        lambda a, m: refers_to(a, m, "target"),
+        "target",
         lambda m: f"instance group {m.name} has no autoscaler",
     )
 

@@ -44,7 +44,8 @@ MUTATIONS: list[Mutation] = [
     # Kubernetes target (any existing cluster)
     m("image by tag", "prod", "service.image", TAGGED, "k8s-image-digest"),
     m("canary image by tag", "prod", "service.variants", canary(TAGGED), "k8s-image-digest"),
-    m("min_replicas 1 in prod", "prod", "service.scaling.min_replicas", 1, "k8s-min-replicas-prod"),
+    # prod runs an 80/20 canary, so min_replicas 1 is a spec error; 2 leaves each ECS track a single task.
+    m("min_replicas 2 with a canary in prod", "prod", "service.scaling.min_replicas", 2, "aws-min-capacity-prod"),
     m(
         "zone spread only preferred in prod",
         "prod",
