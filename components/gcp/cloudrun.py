@@ -75,6 +75,8 @@ class CloudRunArgs(LbArgs):
             )
             if self.iap:
                 raise SpecError("iap", "IAP sits on the external load balancer: it needs exposure.public: true")
+        if self.internal_certificate is not None:
+            raise SpecError("internal_certificate", f"{self.PATTERN} has no internal load balancer; remove it")
         self._check_exposure_certificate(internal_https_in_prod=False)
         self.callers()
         cloud_run_limits(service, self.region, self.PATTERN)

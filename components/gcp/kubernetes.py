@@ -314,7 +314,7 @@ def _kubeconfig(endpoint: str, ca: str, cluster: str) -> str:
                             "apiVersion": "client.authentication.k8s.io/v1beta1",
                             "command": "gke-gcloud-auth-plugin",
                             "provideClusterInfo": True,
-                            "installHint": "Install gke-gcloud-auth-plugin: gcloud components install gke-gcloud-auth-plugin",
+                            "installHint": "gcloud components install gke-gcloud-auth-plugin",
                         }
                     },
                 }

@@ -47,6 +47,9 @@ class LbArgs(PatternArgs):
     proxy_subnet_cidr / create_proxy_subnet: the proxy-only subnet an internal Application LB needs (one per
         region and VPC; set create_proxy_subnet false when your VPC has one).
     timeout_seconds: backend response timeout.
+    internal_certificate: the regional SSL certificate (projects/<p>/regions/<region>/sslCertificates/<name>)
+        of the internal load balancer of a private exposure; None takes exposure.certificate. Without either
+        the internal load balancer serves plain HTTP inside the VPC, which prod refuses.
     """
 
     ssl_profile: str = "RESTRICTED"
@@ -54,6 +57,7 @@ class LbArgs(PatternArgs):
     proxy_subnet_cidr: str = "10.129.0.0/23"
     create_proxy_subnet: bool = True
     timeout_seconds: int = 60
+    internal_certificate: str | None = None
 
     IAP_CAPABLE: ClassVar[bool] = True
 
@@ -76,6 +80,8 @@ class LbArgs(PatternArgs):
     def _check_exposure_certificate(self, *, internal_https_in_prod: bool) -> None:
         exposure = self.service.exposure
         if exposure.public:
+            if self.internal_certificate is not None:
+                raise SpecError("internal_certificate", "applies to a private exposure (the internal load balancer)")
             if exposure.certificate is None and exposure.domain is None:
                 raise ServiceSpecError(
                     "exposure.domain",
@@ -90,22 +96,30 @@ class LbArgs(PatternArgs):
                     description="a global SSL certificate (projects/<p>/global/sslCertificates/<name>)",
                 )
             return
-        if exposure.certificate is not None:
+        if self.internal_certificate is not None:
+            key, value = "internal_certificate", self.internal_certificate
+        else:
+            key, value = "modelport:service.exposure.certificate", exposure.certificate
+        if value is not None:
             check_str(
-                "modelport:service.exposure.certificate",
-                exposure.certificate,
+                key,
+                value,
                 pattern=REGIONAL_SSL_CERTIFICATE,
                 description="a regional SSL certificate of the target's region "
                 "(projects/<p>/regions/<region>/sslCertificates/<name>) for the internal load balancer",
             )
-            if exposure.certificate.split("/")[3] != self.region:
-                raise ServiceSpecError("exposure.certificate", f"must be in the target's region {self.region}")
+            if value.split("/")[3] != self.region:
+                raise SpecError(key, f"must be in the target's region {self.region} (got {value.split('/')[3]})")
         elif internal_https_in_prod and self.profile.name == "prod":
-            raise ServiceSpecError(
-                "exposure.certificate",
+            raise SpecError(
+                "internal_certificate",
                 f"the internal load balancer of a prod {self.PATTERN} serves HTTPS: name a regional SSL "
                 "certificate (projects/<p>/regions/<region>/sslCertificates/<name>)",
             )
+
+    @property
+    def internal_certificate_value(self) -> str | None:
+        return self.internal_certificate or self.service.exposure.certificate
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -427,7 +441,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.url_map = gcp.compute.RegionUrlMap(
             f"{self._name}-urls", project=args.project, region=args.region, default_service=self.backend.id, opts=child
         )
-        certificate = svc.exposure.certificate
+        certificate = args.internal_certificate_value
         if certificate is not None:
             self.ssl_policy = gcp.compute.RegionSslPolicy(
                 f"{self._name}-tls",
