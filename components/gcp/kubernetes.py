@@ -6,7 +6,6 @@ workload's GCP service account."""
 from __future__ import annotations
 
 import ipaddress
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -119,9 +118,11 @@ class GkeServiceArgs(PatternArgs):
             )
 
     def node_bounds(self) -> tuple[int, int]:
-        per_zone = len(self.zones[:3])
-        low = self.node_min or max(1, math.ceil(self.service.min_replicas / per_zone))
-        high = self.node_max or max(low, math.ceil(self.service.scaling.max_replicas / per_zone) + 1)
+        """Total node bounds of the Standard pool: the machine holds one replica, so one node per replica, at
+        least one per zone, and one spare for a surge."""
+        zones = len(self.zones[:3])
+        low = self.node_min or max(zones, self.service.min_replicas)
+        high = self.node_max or max(low, self.service.scaling.max_replicas + 1)
         return low, high
 
 

@@ -138,6 +138,9 @@ def gcp_outputs(
             name=endpoint_id,
             modelDeploymentMonitoringJob="",
         )
+    elif type_ == "gcp:projects/iAMCustomRole:IAMCustomRole":
+        role = f"projects/{project}/roles/{inputs['roleId']}"
+        out.update(id=role, name=role, deleted=False)
     elif type_ == "gcp:monitoring/alertPolicy:AlertPolicy":
         policy = f"projects/{project}/alertPolicies/{int(fake_id('alert', name, length=15), 16)}"
         out.update(id=policy, name=policy)
