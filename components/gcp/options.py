@@ -108,14 +108,16 @@ class GcpArgs(ComponentArgs):
         check_optional_str("artifact_bucket", self.artifact_bucket, pattern=BUCKET_NAME, description="a bucket name")
         check_bool("create_artifact_bucket", self.create_artifact_bucket)
         if self.service_account is not None:
+            if isinstance(self.service_account, str) and DEFAULT_ACCOUNT.fullmatch(self.service_account):
+                raise SpecError(
+                    "service_account", f"must be a dedicated account, not a default one (got {self.service_account})"
+                )
             check_str(
                 "service_account",
                 self.service_account,
                 pattern=SERVICE_ACCOUNT_EMAIL,
                 description="a user-managed service account email (<id>@<project>.iam.gserviceaccount.com)",
             )
-            if DEFAULT_ACCOUNT.fullmatch(self.service_account):
-                raise SpecError("service_account", "must be a dedicated account, not a default one")
         if self.alarms is not None:
             check_bool("alarms", self.alarms)
         object.__setattr__(
