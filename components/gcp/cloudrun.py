@@ -77,6 +77,13 @@ class CloudRunArgs(LbArgs):
                 raise SpecError("iap", "IAP sits on the external load balancer: it needs exposure.public: true")
         if self.internal_certificate is not None:
             raise SpecError("internal_certificate", f"{self.PATTERN} has no internal load balancer; remove it")
+        self._refuse_unused(
+            "proxy_subnet_cidr", "create_proxy_subnet", why=f"{self.PATTERN} has no internal load balancer"
+        )
+        if not exposure.public:
+            self._refuse_unused(
+                "ssl_profile", "rate_limit_per_minute", why="a private Cloud Run service has no load balancer"
+            )
         self._check_exposure_certificate(internal_https_in_prod=False)
         self.callers()
         cloud_run_limits(service, self.region, self.PATTERN)

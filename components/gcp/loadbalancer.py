@@ -4,6 +4,7 @@ request logging, HTTP to HTTPS redirect) and a regional internal Application LB 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -76,6 +77,13 @@ class LbArgs(PatternArgs):
             raise SpecError("proxy_subnet_cidr", f"must be a private IPv4 range of /26 or larger (got {proxy})")
         if proxy.overlaps(ipaddress.ip_network(self.subnet_cidr)):
             raise SpecError("proxy_subnet_cidr", f"overlaps subnet_cidr {self.subnet_cidr}")
+
+    def _refuse_unused(self, *keys: str, why: str) -> None:
+        """Options this target cannot use: refused when set to anything but their default, never ignored."""
+        defaults = {f.name: f.default for f in dataclasses.fields(LbArgs)}
+        for key in keys:
+            if getattr(self, key) != defaults[key]:
+                raise SpecError(key, f"does not apply: {why}")
 
     def _check_exposure_certificate(self, *, internal_https_in_prod: bool) -> None:
         exposure = self.service.exposure

@@ -80,6 +80,10 @@ class MigServiceArgs(LbArgs):
                 "through IAP: set the target option iap: true, or remove the principals",
             )
         self._check_exposure_certificate(internal_https_in_prod=True)
+        if service.exposure.public:
+            self._refuse_unused("proxy_subnet_cidr", "create_proxy_subnet", why="a public group has no internal LB")
+        else:
+            self._refuse_unused("rate_limit_per_minute", why="the Cloud Armor rate limit is on the public LB only")
         self.callers()
         gcs_artifact(service, PATTERN)
         check_optional_str("machine_type", self.machine_type, pattern=MACHINE_TYPE, description="a machine type")

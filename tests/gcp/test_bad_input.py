@@ -231,3 +231,24 @@ def test_credentials_in_env_values_are_refused_by_the_spec():
     with pytest.raises(SpecError) as caught:
         gcp_service(env={"DB_PASSWORD": "hunter2"})
     assert caught.value.path == "modelport:service.env.DB_PASSWORD"
+
+
+@pytest.mark.parametrize(
+    ("args_type", "options", "key"),
+    [
+        (CloudRunServiceArgs, {"proxy_subnet_cidr": "10.200.0.0/23"}, "proxy_subnet_cidr"),
+        (CloudRunFunctionArgs, {"rate_limit_per_minute": 100}, "rate_limit_per_minute"),
+        (
+            MigServiceArgs,
+            {
+                "rate_limit_per_minute": 100,
+                "internal_certificate": f"projects/{PROJECT}/regions/{REGION}/sslCertificates/c",
+            },
+            "rate_limit_per_minute",
+        ),
+    ],
+)
+def test_options_the_target_cannot_use_are_refused_not_ignored(args_type, options, key):
+    with pytest.raises(SpecError) as caught:
+        args_of(args_type, **options)
+    assert caught.value.path == key and "does not apply" in caught.value.reason
