@@ -137,7 +137,6 @@ class CloudRunBase(pulumi.ComponentResource):
             name=self.service_name,
             ingress=args.ingress_value,
             deletion_protection=args.profile.deletion_protection,
-            launch_stage="GA",
             default_uri_disabled=svc.exposure.public,
             template=self._template(template_track),
             traffics=self._traffic(tracks),
