@@ -18,7 +18,7 @@ import pulumi_gcp as gcp
 from ..spec import ModelService
 from .checks import artifact_registry_image, gcs_artifact, secret_parts, service_images
 from .iam import sa_member, service_agent
-from .naming import account_id, physical_name, stack_unique_name
+from .naming import account_id, stack_unique_name
 from .options import HEALTH_CHECK_RANGES, GcpArgs
 
 __all__ = ["Foundation", "FoundationArgs"]
@@ -230,7 +230,7 @@ class Foundation(pulumi.ComponentResource):
             f"{self._name}-registry",
             project=args.project,
             location=args.region,
-            repository_id=physical_name(args.service.name, 63, suffix="-models"),
+            repository_id=stack_unique_name(self._name.removesuffix("-foundation"), 63),
             format="DOCKER",
             description=f"Serving images of {args.service.name}",
             docker_config={"immutable_tags": True},

@@ -14,7 +14,7 @@ import pulumi_gcp as gcp
 
 from ..validation import SpecError, check_choice, check_int, check_str
 from .checks import PROJECT_ID, ServiceSpecError
-from .naming import physical_name
+from .naming import stack_unique_name
 from .pattern import PatternArgs
 
 __all__ = ["LoadBalancer", "LbArgs", "WAF_RULES"]
@@ -249,7 +249,7 @@ class LoadBalancer(pulumi.ComponentResource):
         return gcp.compute.SecurityPolicy(
             f"{self._name}-armor",
             project=args.project,
-            name=physical_name(self._name, 63, suffix="-armor"),
+            name=stack_unique_name(self._name, 63, suffix="-armor"),
             description=f"Cloud Armor for {self._name}: WAF, network allow list, per-IP rate limit",
             type="CLOUD_ARMOR",
             rules=rules,
@@ -266,7 +266,7 @@ class LoadBalancer(pulumi.ComponentResource):
         self.ssl_policy = gcp.compute.SSLPolicy(
             f"{self._name}-tls",
             project=args.project,
-            name=physical_name(self._name, 63, suffix="-tls"),
+            name=stack_unique_name(self._name, 63, suffix="-tls"),
             profile=args.ssl_profile,
             min_tls_version="TLS_1_2",
             opts=child,
@@ -281,7 +281,7 @@ class LoadBalancer(pulumi.ComponentResource):
             self.certificate = gcp.compute.ManagedSslCertificate(
                 f"{self._name}-cert",
                 project=args.project,
-                name=physical_name(self._name, 63, suffix="-cert"),
+                name=stack_unique_name(self._name, 63, suffix="-cert"),
                 managed={"domains": [exposure.domain]},
                 opts=child,
             )
@@ -455,7 +455,7 @@ class LoadBalancer(pulumi.ComponentResource):
                 f"{self._name}-tls",
                 project=args.project,
                 region=args.region,
-                name=physical_name(self._name, 63, suffix="-tls"),
+                name=stack_unique_name(self._name, 63, suffix="-tls"),
                 profile=args.ssl_profile,
                 min_tls_version="TLS_1_2",
                 opts=child,

@@ -4,6 +4,7 @@ through a dynamic provider (google-cloud-aiplatform), and predict-only access fo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ from ..validation import SpecError, check_choice, check_number, check_optional_s
 from .alarms import MetricSource, alert_policies
 from .checks import NETWORK, ServiceSpecError, gcs_artifact, reject_networks, require_artifact_registry
 from .naming import digest, physical_name, stack_unique_name
+from .options import GcpArgs
 from .pattern import PatternArgs, foundation_for, provider_for_target
 from .sizing import machine_spec
 from .vertex_provider import VertexDeployment, VertexModel
@@ -74,6 +76,14 @@ class VertexEndpointArgs(PatternArgs):
         check_optional_str(
             "machine_type", self.machine_type, pattern=r"[a-z][a-z0-9]*-[a-z0-9-]+", description="a machine type"
         )
+        defaults = {f.name: f.default for f in dataclasses.fields(GcpArgs)}
+        for key in ("network", "subnetwork", "subnet_cidr", "flow_logs"):
+            if getattr(self, key) != defaults[key]:
+                raise SpecError(
+                    key,
+                    "does not apply: Vertex AI needs no VPC of its own (Private Service Connect); for VPC peering "
+                    "set access: network and endpoint_network",
+                )
         if service.exposure.public:
             raise ServiceSpecError(
                 "exposure.public",

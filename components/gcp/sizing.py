@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..spec import ModelService
@@ -126,7 +125,3 @@ def machine_spec(service: ModelService, pattern: str) -> MachineSpec:
     if resources.cpu > cpus or memory_gib > cpus * 7:
         raise ServiceSpecError("resources", f"{family}-{count}g has {cpus} vCPU; the requested size does not fit")
     return MachineSpec(f"{family}-{count}g", compute, vertex, count)
-
-
-def replicas_ceiling(value: float) -> int:
-    return max(1, math.ceil(value))

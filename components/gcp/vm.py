@@ -16,12 +16,12 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_gcp as gcp
 
-from ..spec import Variant, parse_image
+from ..spec import Variant
 from ..validation import SpecError, check_int, check_optional_str
 from .alarms import MetricSource, alert_policies
 from .checks import ServiceSpecError, gcs_artifact, reject_networks
 from .loadbalancer import LbArgs, LoadBalancer
-from .naming import physical_name
+from .naming import physical_name, stack_unique_name
 from .pattern import foundation_for, provider_for_target
 from .sizing import machine_spec
 
@@ -106,10 +106,6 @@ class MigServiceArgs(LbArgs):
                 f"{len(set(self.zones))} and zone_count chooses {distinct}. Name three zones of the region in the "
                 "target's `zones` list, or choose a region with three zones",
             )
-        for key, image in [("image", service.image)] + [
-            (f"variants[{i}].image", v.image) for i, v in enumerate(service.variants) if v.image
-        ]:
-            parse_image(f"modelport:service.{key}", image)
 
     @property
     def group_zones(self) -> tuple[str, ...]:
@@ -220,8 +216,8 @@ class MigService(pulumi.ComponentResource):
             f"{name}-group",
             project=args.project,
             region=args.region,
-            name=physical_name(name, 63, suffix="-mig"),
-            base_instance_name=physical_name(svc.name, 50),
+            name=stack_unique_name(name, 63, suffix="-mig"),
+            base_instance_name=stack_unique_name(name, 50),
             versions=self._versions(),
             distribution_policy_zones=list(args.group_zones),
             distribution_policy_target_shape="EVEN",

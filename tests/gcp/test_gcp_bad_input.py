@@ -163,6 +163,7 @@ CASES = [
         "at least 2",
     ),
     (VertexEndpointArgs, {}, {"access": "network"}, "endpoint_network", "project number"),
+    (VertexEndpointArgs, {}, {"subnet_cidr": "10.20.0.0/20"}, "subnet_cidr", "no VPC of its own"),
     # gRPC: refused with the pattern's reason
     (CloudRunServiceArgs, {"grpc_port": 8081}, {}, S + "grpc_port", "h2c"),
     (MigServiceArgs, {"grpc_port": 8081}, {}, S + "grpc_port", "HTTP port only"),

@@ -38,3 +38,48 @@ def test_each_prod_pattern_plans_alone_with_one_provider_for_its_project_and_reg
     run = next(r for r in plan.resources if r.type == "gcp:cloudrunv2/service:Service" and "container" in r.name)
     assert run.inputs["location"] == "us-central1"
     assert not plan.policy.mandatory
+
+
+# Names that must be unique in a project (or a project and region), taken from these inputs.
+UNIQUE_NAMES = {
+    "gcp:compute/network:Network": "name",
+    "gcp:kms/keyRing:KeyRing": "name",
+    "gcp:artifactregistry/repository:Repository": "repositoryId",
+    "gcp:storage/bucket:Bucket": "name",
+    "gcp:serviceaccount/account:Account": "accountId",
+    "gcp:cloudrunv2/service:Service": "name",
+    "gcp:container/cluster:Cluster": "name",
+    "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager": "name",
+    "gcp:compute/securityPolicy:SecurityPolicy": "name",
+    "gcp:compute/sSLPolicy:SSLPolicy": "name",
+    "gcp:compute/regionSslPolicy:RegionSslPolicy": "name",
+    "gcp:vertex/aiEndpoint:AiEndpoint": "name",
+}
+
+
+def _names(resources) -> set[tuple[str, str]]:
+    return {(r.type, r.inputs[UNIQUE_NAMES[r.type]]) for r in resources if r.type in UNIQUE_NAMES}
+
+
+def test_physical_names_are_unique_across_the_five_patterns_of_one_stack():
+    plan = plan_stack("gcp-prod", STACKS)
+    named = [(r.type, r.inputs[UNIQUE_NAMES[r.type]]) for r in plan.resources if r.type in UNIQUE_NAMES]
+    assert len(named) == len(set(named)), sorted(n for n in named if named.count(n) > 1)
+    assert {t for t, _ in named} >= set(UNIQUE_NAMES) - {
+        "gcp:compute/securityPolicy:SecurityPolicy",
+        "gcp:compute/sSLPolicy:SSLPolicy",
+    }
+
+
+def test_two_stacks_of_one_service_in_one_project_do_not_collide():
+    from gcp_fixtures import REGIONAL_CERT, args_of
+    from modelport.gcp.vm import MigService, MigServiceArgs
+    from modelport.plan.runner import run_program
+
+    def program():
+        MigService("churn-vm", args_of(MigServiceArgs, internal_certificate=REGIONAL_CERT))
+
+    dev = _names(run_program(program, project="modelport", stack="dev", preview=False).resources)
+    prod = _names(run_program(program, project="modelport", stack="prod", preview=False).resources)
+    assert dev and len(dev) == len(prod)
+    assert dev.isdisjoint(prod), sorted(dev & prod)
