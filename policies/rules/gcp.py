@@ -998,6 +998,28 @@ def vm_no_container_declaration(args: ResourceValidationArgs) -> Iterator[str]:
         yield "metadata carries gce-container-declaration (deprecated konlet)"
 
 
+@_rule(
+    name="gcp-external-backend-authenticated-prod",
+    description="In prod, an internet-facing backend of VMs authenticates callers with Identity-Aware Proxy "
+    "(anonymous public access is refused); serverless backends authenticate with the Cloud Run invoker check.",
+    resource_types=("gcp:compute/backendService:BackendService",),
+    concern="least-privilege",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Set iap: {enabled: true} and grant roles/iap.httpsResourceAccessor to the callers (the target "
+    "option iap with exposure.allowed_principals).",
+)
+def external_backend_authenticated_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    if (args.props.get("loadBalancingScheme") or "EXTERNAL") not in _EXTERNAL_SCHEMES:
+        args.not_applicable("internal backends are not internet-facing")
+    if not is_set(args.props, "healthChecks"):
+        # Serverless NEG backends take no health check; their Cloud Run service checks the caller's identity.
+        args.not_applicable("a serverless backend: the Cloud Run invoker check authenticates")
+    if not is_true(get(args.props, "iap", "enabled")):
+        yield "the backend serves anyone on the internet: IAP is off"
+
+
 def _dynamic_kind(args: ResourceValidationArgs, kind: str) -> None:
     if args.props.get("kind") != kind:
         args.not_applicable(f"not a modelport {kind}")

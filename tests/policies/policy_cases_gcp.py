@@ -624,6 +624,16 @@ CASES: list[Case] = [
         "classic default rule",
     ),
     good("gcp-lb-external-managed", backend, "Envoy-based"),
+    bad(
+        "gcp-external-backend-authenticated-prod",
+        lambda n: backend(n, protocol="HTTP", health_checks="churn-hc", port_name="http"),
+        "VMs without IAP",
+    ),
+    good(
+        "gcp-external-backend-authenticated-prod",
+        lambda n: backend(n, protocol="HTTP", health_checks="churn-hc", port_name="http", iap={"enabled": True}),
+        "VMs behind IAP",
+    ),
     bad("gcp-internal-lb-https-prod", lambda n: internal_rule(n, "80", "targetHttpProxies"), "plain HTTP"),
     good("gcp-internal-lb-https-prod", internal_rule, "HTTPS proxy on 443"),
     bad("gcp-mig-proactive-update", mig, "no update policy"),
