@@ -63,16 +63,26 @@ class ComponentArgs:
 
     @classmethod
     def from_options(
-        cls, *, service: ModelService, profile: Profile, options: Mapping[str, Any], path: str
+        cls, *, service: ModelService, profile: Profile, options: Mapping[str, Any], path: str, target: Any = None
     ) -> ComponentArgs:
-        """Build the args from a target's ``options:`` mapping; errors name ``path.<option>``."""
+        """Build the args from a target's ``options:`` mapping; errors name ``path.<option>``.
+
+        ``target`` (a ``modelport.spec.Target``) lets a cloud take what the target itself says (region, zones)
+        through ``target_values``; options cannot set those fields.
+        """
         names = cls.option_names()
         if names:
             check_mapping_keys(path, options, names)
         elif options:
             raise SpecError(f"{path}.{next(iter(options))}", "unknown key; this target takes no options")
+        from_target = cls.target_values(target) if target is not None else {}
         with under(path):
-            return cls(service=service, profile=profile, **dict(options))
+            return cls(service=service, profile=profile, **dict(options), **from_target)
+
+    @classmethod
+    def target_values(cls, target: Any) -> dict[str, Any]:
+        """Fields filled from the target (not from ``options:``); none by default."""
+        return {}
 
 
 def merge_options(opts: pulumi.ResourceOptions | None, **extra: Any) -> pulumi.ResourceOptions:

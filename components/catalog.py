@@ -40,11 +40,11 @@ _ENTRIES = (
     Entry("aws", "kubernetes", "modelport.aws.kubernetes", "EksService", "aws"),
     Entry("aws", "serverless", "modelport.aws.serverless", "LambdaService", "aws"),
     Entry("aws", "ml_platform", "modelport.aws.ml_platform", "SageMakerEndpoint", "aws"),
-    Entry("gcp", "vm", "modelport.gcp.vm", "MigService", "gcp", "planned"),
-    Entry("gcp", "container", "modelport.gcp.container", "CloudRunService", "gcp", "planned"),
-    Entry("gcp", "kubernetes", "modelport.gcp.kubernetes", "GkeService", "gcp", "planned"),
-    Entry("gcp", "serverless", "modelport.gcp.serverless", "CloudRunFunction", "gcp", "planned"),
-    Entry("gcp", "ml_platform", "modelport.gcp.ml_platform", "VertexEndpoint", "gcp", "planned"),
+    Entry("gcp", "vm", "modelport.gcp.vm", "MigService", "gcp"),
+    Entry("gcp", "container", "modelport.gcp.container", "CloudRunService", "gcp"),
+    Entry("gcp", "kubernetes", "modelport.gcp.kubernetes", "GkeService", "gcp"),
+    Entry("gcp", "serverless", "modelport.gcp.serverless", "CloudRunFunction", "gcp"),
+    Entry("gcp", "ml_platform", "modelport.gcp.ml_platform", "VertexEndpoint", "gcp"),
     Entry("azure", "vm", "modelport.azure.vm", "VmssService", "azure", "planned"),
     Entry("azure", "container", "modelport.azure.container", "ContainerAppService", "azure", "planned"),
     Entry("azure", "kubernetes", "modelport.azure.kubernetes", "AksService", "azure", "planned"),
@@ -108,7 +108,7 @@ def deploy(
     args_type = component.args_type  # type: ignore[attr-defined]
     # Every option is validated before anything is registered, the provider included.
     args = args_type.from_options(
-        service=service, profile=profile, options=dict(target.options), path=f"{target.path}.options"
+        service=service, profile=profile, options=dict(target.options), path=f"{target.path}.options", target=target
     )
     resource_name = name or f"{service.name}-{target.key}"
     provider_factory = getattr(component, "provider_for_target", None)

@@ -112,8 +112,12 @@ def test_set_overrides_a_nested_key(capsys) -> None:
         ("modelport:targets[0].options.color=blue", "modelport:targets[0].options.color: unknown key"),
         ("modelport:environment=qa", "modelport:environment: must be one of dev, staging, prod (got 'qa')"),
         (
+            'modelport:targets=[{"cloud": "azure", "pattern": "vm", "region": "westeurope"}]',
+            "modelport:targets[0]: azure/vm (modelport:azure:VmssService) is not available in this release",
+        ),
+        (
             'modelport:targets=[{"cloud": "gcp", "pattern": "vm", "region": "europe-west4"}]',
-            "modelport:targets[0]: gcp/vm (modelport:gcp:MigService) is not available in this release",
+            "modelport:targets[0].options.project: is required: the GCP project id",
         ),
     ],
 )

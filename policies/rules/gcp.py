@@ -42,6 +42,13 @@ REGION_MIG = "gcp:compute/regionInstanceGroupManager:RegionInstanceGroupManager"
 ZONAL_MIG = "gcp:compute/instanceGroupManager:InstanceGroupManager"
 AUTOSCALERS = ("gcp:compute/regionAutoscaler:RegionAutoscaler", "gcp:compute/autoscaler:Autoscaler")
 SSL_POLICY = "gcp:compute/sSLPolicy:SSLPolicy"
+REGION_SSL_POLICY = "gcp:compute/regionSslPolicy:RegionSslPolicy"
+FORWARDING_RULES = (
+    "gcp:compute/forwardingRule:ForwardingRule",
+    "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+)
+# modelport's Vertex model upload and deployment: Python dynamic resources, told apart by their ``kind``.
+DYNAMIC = "pulumi-python:dynamic:Resource"
 HTTPS_PROXIES = (
     "gcp:compute/targetHttpsProxy:TargetHttpsProxy",
     "gcp:compute/regionTargetHttpsProxy:RegionTargetHttpsProxy",
@@ -577,7 +584,7 @@ def autoscaler_min_replicas_prod(args: ResourceValidationArgs) -> Iterator[str]:
 @_rule(
     name="gcp-ssl-policy-modern",
     description="SSL policies require TLS 1.2 with the MODERN or RESTRICTED profile.",
-    resource_types=(SSL_POLICY,),
+    resource_types=(SSL_POLICY, REGION_SSL_POLICY),
     concern="tls",
     level=MANDATORY,
     severity="high",
@@ -887,6 +894,181 @@ def vertex_endpoint_private(args: ResourceValidationArgs) -> Iterator[str]:
 def vertex_request_logging(args: ResourceValidationArgs) -> Iterator[str]:
     if not is_true(get(args.props, "predictRequestResponseLoggingConfig", "enabled")):
         yield "request-response logging is off"
+
+
+# --- rules for what the GCP components create --------------------------------------------------------------
+
+_REQUIRED_WAF = ("sqli", "xss")
+
+
+@_rule(
+    name="gcp-armor-waf-rate-limit",
+    description="Cloud Armor policies deny the preconfigured SQL injection and XSS rule sets and rate-limit each "
+    "client.",
+    resource_types=(SECURITY_POLICY,),
+    concern="waf",
+    level=MANDATORY,
+    severity="high",
+    anchor="OWASP CRS via Cloud Armor preconfigured WAF rules",
+    remediation="Add deny rules with evaluatePreconfiguredWaf('sqli-v33-stable') and ('xss-v33-stable'), and a "
+    "throttle or rate_based_ban rule keyed on the client IP.",
+)
+def armor_waf_rate_limit(args: ResourceValidationArgs) -> Iterator[str]:
+    rules = [r for r in items(args.props.get("rules")) if isinstance(r, Mapping)]
+    denied = " ".join(
+        str(get(r, "match", "expr", "expression", default=""))
+        for r in rules
+        if str(get(r, "action", default="")).startswith("deny")
+    )
+    for family in _REQUIRED_WAF:
+        if f"evaluatePreconfiguredWaf('{family}" not in denied and f"evaluatePreconfiguredExpr('{family}" not in denied:
+            yield f"no deny rule for the preconfigured {family} rule set"
+    if not any(get(r, "action") in ("throttle", "rate_based_ban") and get(r, "rateLimitOptions") for r in rules):
+        yield "no rate limit (throttle or rate_based_ban rule)"
+
+
+@_rule(
+    name="gcp-lb-external-managed",
+    description="External Application Load Balancers use the EXTERNAL_MANAGED (Envoy) scheme, which carries Cloud "
+    "Armor rate limiting and the current TLS and routing features; the classic scheme does not.",
+    resource_types=(*BACKEND_SERVICES, *FORWARDING_RULES),
+    concern="waf",
+    level=ADVISORY,
+    severity="medium",
+    remediation="Set loadBalancingScheme: EXTERNAL_MANAGED on the backend service and forwarding rules.",
+)
+def lb_external_managed(args: ResourceValidationArgs) -> Iterator[str]:
+    # Both resources default to the classic scheme when it is unset.
+    if (args.props.get("loadBalancingScheme") or "EXTERNAL") == "EXTERNAL":
+        yield "loadBalancingScheme is the classic EXTERNAL"
+
+
+@_rule(
+    name="gcp-internal-lb-https-prod",
+    description="In prod, internal Application Load Balancers listen on HTTPS only.",
+    resource_types=("gcp:compute/forwardingRule:ForwardingRule",),
+    concern="tls",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Give the internal load balancer a regional SSL certificate (internal_certificate) so it "
+    "listens on 443 through a RegionTargetHttpsProxy.",
+)
+def internal_lb_https_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    if args.props.get("loadBalancingScheme") != "INTERNAL_MANAGED":
+        args.not_applicable("only internal Application Load Balancers (INTERNAL_MANAGED)")
+    ports = str(args.props.get("portRange") or args.props.get("ports") or "")
+    target = str(args.props.get("target") or "")
+    if "targetHttpProxies" in target or ports.split("-")[0] in ("80", "8080"):
+        yield f"the internal load balancer serves plain HTTP (port {ports or 'unset'})"
+
+
+@_rule(
+    name="gcp-mig-proactive-update",
+    description="Managed instance groups replace instances proactively with a surge and never take one away "
+    "before its replacement serves (maxUnavailable 0).",
+    resource_types=(REGION_MIG, ZONAL_MIG),
+    concern="availability",
+    level=ADVISORY,
+    severity="medium",
+    remediation="Set updatePolicy: {type: PROACTIVE, maxSurgeFixed: <zones>, maxUnavailableFixed: 0}.",
+)
+def mig_proactive_update(args: ResourceValidationArgs) -> Iterator[str]:
+    policy = args.props.get("updatePolicy")
+    if not policy:
+        yield "no update policy (the default may take instances away during an update)"
+        return
+    fixed, percent = number(get(policy, "maxUnavailableFixed")), number(get(policy, "maxUnavailablePercent"))
+    if (fixed is None and percent is None) or (fixed or 0) > 0 or (percent or 0) > 0:
+        yield f"maxUnavailable is {int(fixed) if fixed is not None else percent if percent is not None else 'unset'}"
+
+
+@_rule(
+    name="gcp-vm-no-container-declaration",
+    description="VMs run containers from cloud-init, not the deprecated container declaration (konlet).",
+    resource_types=VM_TYPES,
+    concern="compute-hardening",
+    level=ADVISORY,
+    severity="low",
+    remediation="Remove gce-container-declaration; start the digest-pinned image with a systemd unit in user-data "
+    "on Container-Optimized OS.",
+)
+def vm_no_container_declaration(args: ResourceValidationArgs) -> Iterator[str]:
+    if _metadata(args).get("gce-container-declaration"):
+        yield "metadata carries gce-container-declaration (deprecated konlet)"
+
+
+@_rule(
+    name="gcp-external-backend-authenticated-prod",
+    description="In prod, an internet-facing backend of VMs authenticates callers with Identity-Aware Proxy "
+    "(anonymous public access is refused); serverless backends authenticate with the Cloud Run invoker check.",
+    resource_types=("gcp:compute/backendService:BackendService",),
+    concern="least-privilege",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Set iap: {enabled: true} and grant roles/iap.httpsResourceAccessor to the callers (the target "
+    "option iap with exposure.allowed_principals).",
+)
+def external_backend_authenticated_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    if (args.props.get("loadBalancingScheme") or "EXTERNAL") not in _EXTERNAL_SCHEMES:
+        args.not_applicable("internal backends are not internet-facing")
+    if not is_set(args.props, "healthChecks"):
+        # Serverless NEG backends take no health check; their Cloud Run service checks the caller's identity.
+        args.not_applicable("a serverless backend: the Cloud Run invoker check authenticates")
+    if not is_true(get(args.props, "iap", "enabled")):
+        yield "the backend serves anyone on the internet: IAP is off"
+
+
+def _dynamic_kind(args: ResourceValidationArgs, kind: str) -> None:
+    if args.props.get("kind") != kind:
+        args.not_applicable(f"not a modelport {kind}")
+
+
+@_rule(
+    name="gcp-vertex-deployment-replicas-prod",
+    description="In prod, every Vertex AI deployed model keeps at least two dedicated replicas and can scale.",
+    resource_types=(DYNAMIC,),
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Set scaling.min_replicas to 2 or more and scaling.max_replicas at or above it.",
+)
+def vertex_deployment_replicas_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    _dynamic_kind(args, "vertex-deployment")
+    tracks = args.props.get("tracks")
+    if not isinstance(tracks, Mapping) or not tracks:
+        yield "the deployment names no tracks"
+        return
+    for name, track in tracks.items():
+        low, high = number(get(track, "min_replicas")), number(get(track, "max_replicas"))
+        if low is None or low < 2:
+            yield f"track {name} keeps {int(low) if low is not None else 'no'} minimum replicas"
+        if high is None or (low is not None and high < low):
+            yield f"track {name} has max_replicas {high}"
+
+
+@_rule(
+    name="gcp-vertex-model-image",
+    description="Vertex AI models run a serving image from Artifact Registry pinned by digest; the digest is "
+    "required in prod.",
+    resource_types=(DYNAMIC,),
+    concern="supply-chain",
+    level=ADVISORY,
+    severity="high",
+    remediation="Upload <region>-docker.pkg.dev/<project>/<repository>/<image>@sha256:<digest>.",
+)
+def vertex_model_image(args: ResourceValidationArgs) -> Iterator[str]:
+    _dynamic_kind(args, "vertex-model")
+    image = args.props.get("image")
+    if not isinstance(image, str) or not image:
+        yield "the model names no serving image"
+        return
+    if not re.match(r"^[a-z0-9-]+-docker\.pkg\.dev/", image):
+        yield f"image {image!r} is not in Artifact Registry"
+    if not has_digest(image):
+        yield f"image {image!r} is not pinned by digest"
 
 
 RULES = collect(globals())

@@ -1,4 +1,4 @@
-"""Fixtures for the GCP rules, built with pulumi-gcp resources (the GCP components are still planned)."""
+"""Fixtures for the GCP rules, built with pulumi-gcp resources and modelport's Vertex dynamic resources."""
 
 from __future__ import annotations
 
@@ -209,6 +209,99 @@ def vertex(n: str, **kw: Any) -> gcp.vertex.AiEndpoint:
         },
     }
     return gcp.vertex.AiEndpoint(n, **{**args, **kw})
+
+
+WAF_ARMOR_RULES = [
+    {
+        "action": "deny(403)",
+        "priority": 1000,
+        "match": {"expr": {"expression": "evaluatePreconfiguredWaf('sqli-v33-stable')"}},
+    },
+    {
+        "action": "deny(403)",
+        "priority": 1001,
+        "match": {"expr": {"expression": "evaluatePreconfiguredWaf('xss-v33-stable')"}},
+    },
+    {
+        "action": "throttle",
+        "priority": 3000,
+        "match": {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["*"]}},
+        "rate_limit_options": {
+            "conform_action": "allow",
+            "exceed_action": "deny(429)",
+            "enforce_on_key": "IP",
+            "rate_limit_threshold": {"count": 600, "interval_sec": 60},
+        },
+    },
+    {
+        "action": "allow",
+        "priority": 2147483647,
+        "match": {"versioned_expr": "SRC_IPS_V1", "config": {"src_ip_ranges": ["*"]}},
+    },
+]
+
+
+def waf_armor(n: str, drop: str | None = None) -> gcp.compute.SecurityPolicy:
+    rules = [r for r in WAF_ARMOR_RULES if drop is None or drop not in str(r)]
+    return gcp.compute.SecurityPolicy(n, type="CLOUD_ARMOR", rules=rules)
+
+
+def internal_rule(n: str, port: str = "443", target: str = "targetHttpsProxies") -> gcp.compute.ForwardingRule:
+    return gcp.compute.ForwardingRule(
+        n,
+        region=REGION,
+        load_balancing_scheme="INTERNAL_MANAGED",
+        port_range=port,
+        network="model",
+        subnetwork="model",
+        target=f"projects/{PROJECT}/regions/{REGION}/{target}/churn",
+    )
+
+
+PROACTIVE = {"type": "PROACTIVE", "minimal_action": "REPLACE", "max_surge_fixed": 3, "max_unavailable_fixed": 0}
+
+
+def vertex_deployment(n: str, low: int = 3, high: int = 12) -> Any:
+    from modelport.gcp.vertex_provider import VertexDeployment
+
+    track = {
+        "model_name": f"projects/123456789012/locations/{REGION}/models/42",
+        "weight": 100,
+        "machine_type": "n2-standard-2",
+        "min_replicas": low,
+        "max_replicas": high,
+        "cpu_target": 60,
+    }
+    return VertexDeployment(
+        n,
+        {
+            "project": PROJECT,
+            "region": REGION,
+            "endpoint": f"projects/{PROJECT}/locations/{REGION}/endpoints/1234567890",
+            "display_name": "churn",
+            "tracks": {"stable": track},
+        },
+    )
+
+
+def vertex_model(n: str, image: str = AR_IMAGE) -> Any:
+    from modelport.gcp.vertex_provider import VertexModel
+
+    return VertexModel(
+        n,
+        {
+            "project": PROJECT,
+            "region": REGION,
+            "display_name": "churn-stable",
+            "image": image,
+            "predict_route": "/v1/models/churn:predict",
+            "health_route": "/v2/health/ready",
+            "port": 8080,
+            "env": {},
+            "encryption_key": KEY,
+            "labels": {},
+        },
+    )
 
 
 CASES: list[Case] = [
@@ -519,6 +612,51 @@ CASES: list[Case] = [
     ),
     bad("gcp-vertex-request-logging", lambda n: vertex(n, predict_request_response_logging_config=None), "off"),
     good("gcp-vertex-request-logging", vertex, "on"),
+    # what the GCP components create: Cloud Armor, load balancers, MIG updates, VM containers, Vertex
+    bad("gcp-armor-waf-rate-limit", armor, "Log4Shell only"),
+    bad("gcp-armor-waf-rate-limit", lambda n: waf_armor(n, drop="throttle"), "no rate limit"),
+    bad("gcp-armor-waf-rate-limit", lambda n: waf_armor(n, drop="xss"), "no XSS rules"),
+    good("gcp-armor-waf-rate-limit", waf_armor, "WAF and throttle"),
+    bad("gcp-lb-external-managed", lambda n: backend(n, load_balancing_scheme="EXTERNAL"), "classic backend"),
+    bad(
+        "gcp-lb-external-managed",
+        lambda n: gcp.compute.GlobalForwardingRule(n, port_range="443", target="churn-https"),
+        "classic default rule",
+    ),
+    good("gcp-lb-external-managed", backend, "Envoy-based"),
+    bad(
+        "gcp-external-backend-authenticated-prod",
+        lambda n: backend(n, protocol="HTTP", health_checks="churn-hc", port_name="http"),
+        "VMs without IAP",
+    ),
+    good(
+        "gcp-external-backend-authenticated-prod",
+        lambda n: backend(n, protocol="HTTP", health_checks="churn-hc", port_name="http", iap={"enabled": True}),
+        "VMs behind IAP",
+    ),
+    bad("gcp-internal-lb-https-prod", lambda n: internal_rule(n, "80", "targetHttpProxies"), "plain HTTP"),
+    good("gcp-internal-lb-https-prod", internal_rule, "HTTPS proxy on 443"),
+    bad("gcp-mig-proactive-update", mig, "no update policy"),
+    bad(
+        "gcp-mig-proactive-update",
+        lambda n: mig(n, update_policy={**PROACTIVE, "max_unavailable_fixed": 3}),
+        "three at a time",
+    ),
+    good("gcp-mig-proactive-update", lambda n: mig(n, update_policy=PROACTIVE), "surge, none unavailable"),
+    bad(
+        "gcp-vm-no-container-declaration",
+        lambda n: template(
+            n, metadata=vm_metadata(**{"gce-container-declaration": f"spec:\n  containers:\n  - image: {AR_IMAGE}"})
+        ),
+        "konlet",
+    ),
+    good("gcp-vm-no-container-declaration", template, "cloud-init"),
+    bad("gcp-vertex-deployment-replicas-prod", lambda n: vertex_deployment(n, low=1), "one replica"),
+    bad("gcp-vertex-deployment-replicas-prod", lambda n: vertex_deployment(n, low=3, high=2), "max below min"),
+    good("gcp-vertex-deployment-replicas-prod", vertex_deployment, "three to twelve"),
+    bad("gcp-vertex-model-image", lambda n: vertex_model(n, AR_TAGGED), "tag"),
+    bad("gcp-vertex-model-image", lambda n: vertex_model(n, f"registry.example.com/ml/churn@{DIGEST}"), "elsewhere"),
+    good("gcp-vertex-model-image", vertex_model, "Artifact Registry digest"),
     # stack join
     bad("autoscaler-gcp-mig", lambda n: scaled_mig(n, scaled=False), "no autoscaler"),
     good("autoscaler-gcp-mig", scaled_mig, "regional autoscaler"),

@@ -18,6 +18,7 @@ EXTRA = Path(__file__).resolve().parent / "stacks"
 TAGGED = "registry.example.com/ml/churn:1.4.2"
 GHCR_TAGGED = "ghcr.io/acme-ml/churn-serving:2.0"
 ECR_TAGGED = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-serving:2.0"
+AR_TAGGED = "europe-west4-docker.pkg.dev/acme-ml-prod/serving/churn-serving:2.0"
 
 
 def canary(image: str) -> list[dict[str, Any]]:
@@ -220,6 +221,54 @@ MUTATIONS: list[Mutation] = [
         False,
         "aws-vpc-flow-logs",
         stack_dir=EXTRA,
+    ),
+    # GCP prod (stacks/Pulumi.gcp-prod.yaml): vm, container, kubernetes, serverless, ml_platform in that order
+    m(
+        "MIG without CMEK",
+        "gcp-prod",
+        "targets[0].options.encryption",
+        "google-managed",
+        "gcp-vm-disk-cmek",
+        "gcp-artifact-registry-cmek",
+        "gcp-bucket-hardening",
+    ),
+    m(
+        "Cloud Run without Binary Authorization in prod",
+        "gcp-prod",
+        "targets[1].options.binary_authorization",
+        "off",
+        "gcp-cloud-run-binary-authorization",
+    ),
+    m(
+        "GKE Secrets without CMEK",
+        "gcp-prod",
+        "targets[2].options.encryption",
+        "google-managed",
+        "gcp-gke-database-encryption",
+    ),
+    m(
+        "Cloud Run scaled to zero without CMEK",
+        "gcp-prod",
+        "targets[3].options.encryption",
+        "google-managed",
+        "gcp-cloud-run-cmek",
+    ),
+    m(
+        "Vertex without request-response logging in prod",
+        "gcp-prod",
+        "targets[4].options.logging_sample_rate",
+        0,
+        "gcp-vertex-request-logging",
+    ),
+    m(
+        "GCP image by tag in prod",
+        "gcp-prod",
+        "service.image",
+        AR_TAGGED,
+        "gcp-vm-image-digest",
+        "gcp-cloud-run-image-digest",
+        "gcp-vertex-model-image",
+        "k8s-image-digest",
     ),
 ]
 
