@@ -278,43 +278,52 @@ class Foundation(pulumi.ComponentResource):
             gateway=created["gateway"].id if "gateway" in created else None,
         )
 
-    def _private_endpoint(self, key: str, target_id: pulumi.Input[str], group: str, zone: str) -> None:
-        name, ctx = self._name, self.context
-        child = pulumi.ResourceOptions(parent=self)
+    def private_endpoint(
+        self, key: str, target_id: pulumi.Input[str], group: str, zones: tuple[str, ...], parent: pulumi.Resource
+    ) -> azure_native.network.PrivateEndpoint:
+        """A private endpoint for ``target_id`` in the endpoints subnet, with its private DNS zones linked to the
+        VNet (a brought network keeps its own DNS: no zones are created then)."""
+        name, ctx = self._name if parent is self else str(parent._name), self.context  # type: ignore[attr-defined]
+        child = pulumi.ResourceOptions(parent=parent)
         endpoint = azure_native.network.PrivateEndpoint(
             f"{name}-{key}-pe",
             resource_group_name=ctx.resource_group_name,
             location=ctx.location,
             subnet={"id": self.subnets.endpoints},
-            private_link_service_connections=[
-                {"name": f"{key}", "private_link_service_id": target_id, "group_ids": [group]}
-            ],
+            private_link_service_connections=[{"name": key, "private_link_service_id": target_id, "group_ids": [group]}],
             opts=child,
         )
-        dns_zone = azure_native.privatedns.PrivateZone(
-            f"{name}-{key}-dns",
-            resource_group_name=ctx.resource_group_name,
-            location="global",
-            private_zone_name=zone,
-            opts=child,
-        )
-        azure_native.privatedns.VirtualNetworkLink(
-            f"{name}-{key}-dns-link",
-            resource_group_name=ctx.resource_group_name,
-            private_zone_name=dns_zone.name,
-            location="global",
-            virtual_network={"id": self.vnet_id},
-            registration_enabled=False,
-            opts=child,
-        )
+        if self.vnet is None:
+            return endpoint
+        configs = []
+        for zone in zones:
+            label = zone.split(".")[1]
+            dns_zone = azure_native.privatedns.PrivateZone(
+                f"{name}-{key}-{label}-dns",
+                resource_group_name=ctx.resource_group_name,
+                location="global",
+                private_zone_name=zone,
+                opts=child,
+            )
+            azure_native.privatedns.VirtualNetworkLink(
+                f"{name}-{key}-{label}-dns-link",
+                resource_group_name=ctx.resource_group_name,
+                private_zone_name=dns_zone.name,
+                location="global",
+                virtual_network={"id": self.vnet_id},
+                registration_enabled=False,
+                opts=child,
+            )
+            configs.append({"name": zone.replace(".", "-"), "private_dns_zone_id": dns_zone.id})
         azure_native.network.PrivateDnsZoneGroup(
             f"{name}-{key}-dns-group",
             resource_group_name=ctx.resource_group_name,
             private_endpoint_name=endpoint.name,
             private_dns_zone_group_name="default",
-            private_dns_zone_configs=[{"name": zone.replace(".", "-"), "private_dns_zone_id": dns_zone.id}],
+            private_dns_zone_configs=configs,
             opts=child,
         )
+        return endpoint
 
     # --- keys ------------------------------------------------------------------------------------------------
 
@@ -373,7 +382,7 @@ class Foundation(pulumi.ComponentResource):
         self.key_id = self.key.key_uri
         self.key_vault_id = self.vault.id
         self.key_resource_id = self.key.id
-        self._private_endpoint("kv", self.vault.id, "vault", VAULT_ZONE)
+        self.private_endpoint("kv", self.vault.id, "vault", (VAULT_ZONE,), self)
         self.diagnostics(f"{name}-kv-diagnostics", self.vault.id, self)
 
     # --- registry --------------------------------------------------------------------------------------------
@@ -443,7 +452,7 @@ class Foundation(pulumi.ComponentResource):
         )
         self.registry_id = self.registry.id
         self.registry_login_server = self.registry.login_server
-        self._private_endpoint("acr", self.registry.id, "registry", REGISTRY_ZONE)
+        self.private_endpoint("acr", self.registry.id, "registry", (REGISTRY_ZONE,), self)
         self.diagnostics(f"{name}-acr-diagnostics", self.registry.id, self)
 
     def registry_images(self) -> list[str]:

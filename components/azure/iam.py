@@ -64,3 +64,12 @@ def assign(
         principal_type=principal_type,
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
     )
+
+ROLES.update(
+    {
+        "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+        "Storage File Data Privileged Contributor": "69566ab7-960f-475b-8e7c-b3118f30c6bd",
+        "Key Vault Secrets Officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+        "Azure AI Enterprise Network Connection Approver": "b556d68e-0be0-4f35-a333-ad7ee1ce17ea",
+    }
+)

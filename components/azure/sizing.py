@@ -109,3 +109,49 @@ def container_app_size(service: ModelService, path: str) -> tuple[float, str]:
             f"and {res.memory_mib} MiB); use a dedicated workload profile, or the kubernetes or vm pattern",
         )
     return cpu, f"{cpu * 2:g}Gi"
+
+
+@dataclass(frozen=True)
+class MlInstance:
+    name: str
+    vcpus: int
+    memory_gib: float
+    gpus: int = 0
+    gpu: str | None = None
+
+
+# Instance types Azure ML managed online deployments accept (a subset; others by name with ml_instance_type).
+ML_INSTANCES = {
+    i.name: i
+    for i in (
+        MlInstance("Standard_DS2_v2", 2, 7),
+        MlInstance("Standard_F4s_v2", 4, 8),
+        MlInstance("Standard_DS3_v2", 4, 14),
+        MlInstance("Standard_E4s_v3", 4, 32),
+        MlInstance("Standard_F8s_v2", 8, 16),
+        MlInstance("Standard_DS4_v2", 8, 28),
+        MlInstance("Standard_E8s_v3", 8, 64),
+        MlInstance("Standard_F16s_v2", 16, 32),
+        MlInstance("Standard_DS5_v2", 16, 56),
+        MlInstance("Standard_E16s_v3", 16, 128),
+        MlInstance("Standard_NC4as_T4_v3", 4, 28, 1, "nvidia-t4"),
+        MlInstance("Standard_NC8as_T4_v3", 8, 56, 1, "nvidia-t4"),
+        MlInstance("Standard_NC24ads_A100_v4", 24, 220, 1, "nvidia-a100"),
+        MlInstance("Standard_NC48ads_A100_v4", 48, 440, 2, "nvidia-a100"),
+        MlInstance("Standard_NC40ads_H100_v5", 40, 320, 1, "nvidia-h100"),
+    )
+}
+# Azure ML reserves part of each node for its agents; a deployment can use about 80% of it.
+ML_USABLE = 0.8
+
+
+def pick_ml_instance(service: ModelService, path: str) -> MlInstance:
+    res = service.resources
+    for inst in sorted(ML_INSTANCES.values(), key=lambda i: (i.vcpus, i.memory_gib)):
+        if res.accelerator is not None and (inst.gpu != res.accelerator.type or inst.gpus < res.accelerator.count):
+            continue
+        if res.accelerator is None and inst.gpus:
+            continue
+        if inst.vcpus * ML_USABLE >= res.cpu and inst.memory_gib * 1024 * ML_USABLE >= res.memory_mib:
+            return inst
+    raise SpecError(path, "no Azure ML instance type modelport knows fits resources; name one with ml_instance_type")
