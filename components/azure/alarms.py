@@ -78,21 +78,7 @@ def error_and_latency_alerts(
         f"{name}-errors-alert",
         description=f"More than {args.alert_errors_per_5m} server errors (5xx) in 5 minutes",
         severity=1,
-        criteria={
-            "odata_type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-            "all_of": [
-                {
-                    "criterion_type": "StaticThresholdCriterion",
-                    "name": "server-errors",
-                    "metric_namespace": signal.namespace,
-                    "metric_name": signal.errors_metric,
-                    "dimensions": error_dimensions,
-                    "operator": "GreaterThan",
-                    "threshold": args.alert_errors_per_5m,
-                    "time_aggregation": "Total",
-                }
-            ],
-        },
+        criteria=_criteria("server-errors", signal.errors_metric, signal, error_dimensions, args.alert_errors_per_5m, "Total"),
         opts=pulumi.ResourceOptions(parent=parent),
         **common,
     )
@@ -100,22 +86,29 @@ def error_and_latency_alerts(
         f"{name}-latency-alert",
         description=f"Average latency above {args.alert_latency_ms} ms over 5 minutes",
         severity=2,
-        criteria={
-            "odata_type": "Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
-            "all_of": [
-                {
-                    "criterion_type": "StaticThresholdCriterion",
-                    "name": "latency",
-                    "metric_namespace": signal.namespace,
-                    "metric_name": signal.latency_metric,
-                    "dimensions": [],
-                    "operator": "GreaterThan",
-                    "threshold": args.alert_latency_ms,
-                    "time_aggregation": "Average",
-                }
-            ],
-        },
+        criteria=_criteria("latency", signal.latency_metric, signal, [], args.alert_latency_ms, "Average"),
         opts=pulumi.ResourceOptions(parent=parent),
         **common,
     )
     return [errors, latency]
+
+
+def _criteria(
+    label: str, metric: str, signal: MetricSignal, dimensions: list[dict[str, object]], threshold: int, aggregation: str
+) -> azure_native.monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs:
+    """One static threshold on one metric. Typed args: the criteria are a union a plain dict cannot name."""
+    return azure_native.monitor.MetricAlertSingleResourceMultipleMetricCriteriaArgs(
+        odata_type="Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
+        all_of=[
+            azure_native.monitor.MetricCriteriaArgs(
+                criterion_type="StaticThresholdCriterion",
+                name=label,
+                metric_namespace=signal.namespace,
+                metric_name=metric,
+                dimensions=[azure_native.monitor.MetricDimensionArgs(**d) for d in dimensions],  # type: ignore[arg-type]
+                operator="GreaterThan",
+                threshold=threshold,
+                time_aggregation=aggregation,
+            )
+        ],
+    )

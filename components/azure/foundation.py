@@ -16,7 +16,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from ..validation import SpecError, check_choice
-from .checks import acr_registry_of, arm_id, require_azure_secrets, vault_ids_by_name
+from .checks import arm_id, require_azure_secrets, vault_ids_by_name
 from .iam import AzureContext, assign
 from .naming import compact_name, dns_name
 from .options import AzureArgs
@@ -454,12 +454,6 @@ class Foundation(pulumi.ComponentResource):
         self.registry_login_server = self.registry.login_server
         self.private_endpoint("acr", self.registry.id, "registry", (REGISTRY_ZONE,), self)
         self.diagnostics(f"{name}-acr-diagnostics", self.registry.id, self)
-
-    def registry_images(self) -> list[str]:
-        """The ACR registry names the service's images come from; each must be this foundation's registry."""
-        svc = self.args.service
-        images = [("image", svc.image)] + [(f"variants[{i}].image", v.image) for i, v in enumerate(svc.variants) if v.image]
-        return sorted({r for _, img in images if (r := acr_registry_of(img)) is not None})
 
     # --- grants on exact scopes ------------------------------------------------------------------------------
 

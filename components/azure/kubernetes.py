@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 
 from ..kubernetes.workload import ModelWorkload, ModelWorkloadArgs
 from ..validation import SpecError, check_int, check_optional_str, check_str_list, under
-from .checks import require_azure_secrets, require_no_artifact
+from .checks import ServiceSpecError, require_azure_secrets, require_no_artifact
 from .iam import AzureContext, assign
 from .naming import dns_name
 from .pattern import PatternArgs, component_options, foundation_for, provider_for_target
@@ -72,6 +72,12 @@ class AksServiceArgs(PatternArgs):
                 "which this release does not generate; use k8s:// references on a kubernetes target, or the "
                 "container pattern",
             ) from None
+        if self.principals:
+            raise ServiceSpecError(
+                "exposure.allowed_principals",
+                "in-cluster NetworkPolicies admit namespaces and networks, not Entra ID principals: name callers as "
+                "namespace/<name>, or use the container, serverless or ml_platform pattern",
+            )
         check_optional_str(
             "kubernetes_version", self.kubernetes_version, pattern=r"1\.\d{2}(\.\d+)?", description="1.<minor>[.patch]"
         )

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 import pulumi
 import pulumi_azure_native as azure_native
+import pulumi_azure_native.machinelearningservices as ml
 
 from ..validation import SpecError, check_int, check_optional_str
 from .alarms import ML_ENDPOINT, error_and_latency_alerts
@@ -335,24 +336,26 @@ class AzureMlEndpoint(pulumi.ComponentResource):
                 location=ctx.location,
                 kind="Managed",
                 sku={"name": "Default", "capacity": svc.min_replicas},
-                properties={
-                    "endpoint_compute_type": "Managed",
-                    "environment_id": self.environments[svc.image_of(track)].id,
-                    "model": self.model_id,
-                    "instance_type": args.instance_type,
-                    "app_insights_enabled": True,
+                # A typed args object: the properties are a union (managed or Kubernetes), which a plain dict
+                # would send with its Python key names.
+                properties=ml.ManagedOnlineDeploymentArgs(
+                    endpoint_compute_type="Managed",
+                    environment_id=self.environments[svc.image_of(track)].id,
+                    model=self.model_id,
+                    instance_type=args.instance_type,
+                    app_insights_enabled=True,
                     # Ignored under the workspace's managed network, which already allows only approved outbound.
-                    "egress_public_network_access": "Disabled",
-                    "environment_variables": dict(svc.env),
-                    "startup_probe": _probe(10, max(1, health.startup_seconds // 10), health.startup_seconds),
-                    "readiness_probe": _probe(10, 3),
-                    "liveness_probe": _probe(20, 3),
-                    "request_settings": {
-                        "max_concurrent_requests_per_instance": concurrency,
-                        "request_timeout": f"PT{args.request_timeout_ms / 1000:g}S",
-                    },
-                    "scale_settings": {"scale_type": "Default"},
-                },
+                    egress_public_network_access="Disabled",
+                    environment_variables=dict(svc.env),
+                    startup_probe=_probe(10, max(1, health.startup_seconds // 10), health.startup_seconds),
+                    readiness_probe=_probe(10, 3),
+                    liveness_probe=_probe(20, 3),
+                    request_settings=ml.OnlineRequestSettingsArgs(
+                        max_concurrent_requests_per_instance=concurrency,
+                        request_timeout=f"PT{args.request_timeout_ms / 1000:g}S",
+                    ),
+                    scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
+                ),
                 opts=pulumi.ResourceOptions(parent=self),
             )
         return deployments
@@ -405,14 +408,14 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         )
 
 
-def _probe(period: int, failures: int, initial: int | None = None) -> dict[str, Any]:
-    return {
-        "period": f"PT{period}S",
-        "failure_threshold": failures,
-        "timeout": "PT5S",
-        "initial_delay": f"PT{min(initial, 10) if initial else 10}S",
-        "success_threshold": 1,
-    }
+def _probe(period: int, failures: int, initial: int | None = None) -> Any:
+    return ml.ProbeSettingsArgs(
+        period=f"PT{period}S",
+        failure_threshold=failures,
+        timeout="PT5S",
+        initial_delay=f"PT{min(initial, 10) if initial else 10}S",
+        success_threshold=1,
+    )
 
 
 def cpu_autoscale(

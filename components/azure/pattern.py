@@ -9,9 +9,9 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_azure_native as azure_native
 
-from ..spec import Target
+from ..spec import SERVICE_PATH, Target
 from ..validation import SpecError
-from .checks import ServiceSpecError, principal_ids
+from .checks import ServiceSpecError, acr_registry_of, arm_id, principal_ids
 from .foundation import Foundation, FoundationArgs
 from .options import AzureArgs
 
@@ -32,6 +32,35 @@ class PatternArgs(AzureArgs):
         super().__post_init__()
         if self.foundation is not None and not isinstance(self.foundation, Foundation):
             raise SpecError("foundation", "must be a modelport.azure.Foundation")
+        self._check_registry_images()
+
+    def images(self) -> list[tuple[str, str]]:
+        """(key path, image) of every image this target runs."""
+        svc = self.service
+        found = [(f"{SERVICE_PATH}.image", svc.image)]
+        found += [(f"{SERVICE_PATH}.variants[{i}].image", v.image) for i, v in enumerate(svc.variants) if v.image]
+        return found
+
+    def _check_registry_images(self) -> None:
+        """An image in ACR is pulled with the managed identity, whose AcrPull is scoped to ``registry_id``."""
+        brought = arm_id("registry_id", self.registry_id, "Microsoft.ContainerRegistry/registries").name.lower() if (
+            self.registry_id
+        ) else None
+        for key, image in self.images():
+            registry = acr_registry_of(image)
+            if registry is None:
+                continue
+            if brought is None:
+                raise SpecError(
+                    "registry_id",
+                    f"name the ARM id of registry {registry} ({key} is in it): the identity's AcrPull is scoped to "
+                    "that registry",
+                )
+            if registry != brought:
+                raise SpecError(
+                    "registry_id",
+                    f"names registry {brought}, but {key} is in {registry}; one target pulls from one registry",
+                )
 
     # --- exposure: who may call --------------------------------------------------------------------------
 

@@ -102,6 +102,9 @@ class FunctionAppServiceArgs(EntraAuthArgs):
                 "scaling.max_replicas", f"must be >= the plan's {self.warm_instances} warm instances"
             )
 
+    def images(self) -> list[tuple[str, str]]:
+        return [("functions_image", self.functions_image)] if self.functions_image else []
+
     @property
     def zone_redundant_plan(self) -> bool:
         return self.hosting == "elastic-premium" and len(self.zone_names) >= 2
@@ -160,7 +163,6 @@ class FunctionAppService(pulumi.ComponentResource):
             {"name": "AzureWebJobsStorage__credential", "value": "managedidentity"},
             {"name": "AzureWebJobsStorage__clientId", "value": identity.client_id},
             {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "value": self.app_insights.connection_string},
-            {"name": "APPLICATIONINSIGHTS_AUTHENTICATION_STRING", "value": pulumi.Output.concat("ClientId=", identity.client_id, ";Authorization=AAD")},
             *({"name": k, "value": v} for k, v in svc.env.items()),
             *(
                 {"name": k, "value": f"@Microsoft.KeyVault(SecretUri={ref.reference})"}

@@ -463,7 +463,7 @@ class VmssService(pulumi.ComponentResource):
     def _scale_set(self, ctx: AzureContext) -> azure_native.compute.VirtualMachineScaleSet:
         args, svc, name, foundation = self._args, self._args.service, self._name, self.foundation
         zones = list(args.zone_names) or None
-        registry = next((r for r in foundation.registry_images()), None) or acr_registry_of(svc.image)
+        registry = acr_registry_of(svc.image)
         registry_host = f"{registry}.azurecr.io" if registry else None
         custom_data = foundation.identity.client_id.apply(
             lambda client: base64.b64encode(cloud_init(args, registry_host, client).encode()).decode()

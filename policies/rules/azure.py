@@ -1033,8 +1033,27 @@ def web_app_no_plain_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     for setting in items(get(args.props, "siteConfig", "appSettings")):
         name = str(get(setting, "name", default=""))
         value = str(get(setting, "value", default=""))
-        if SECRET_NAME.search(name) and value and not value.startswith("@Microsoft.KeyVault("):
-            yield f"app setting {name} holds a literal value"
+        if not SECRET_NAME.search(name) or not value or value.startswith("@Microsoft.KeyVault("):
+            continue
+        if _identity_based_setting(name, value):
+            continue
+        yield f"app setting {name} holds a literal value"
+
+
+# Identity-based connections name the credential kind, not a credential (Functions: <connection>__credential).
+IDENTITY_CREDENTIALS = {"managedidentity", "workloadidentity"}
+# The parts of an Application Insights connection string; Microsoft documents none of them as a secret (the
+# instrumentation key only routes telemetry). A string with any other part (an account key) is judged a secret.
+APP_INSIGHTS_PARTS = {"instrumentationkey", "ingestionendpoint", "liveendpoint", "applicationid", "endpointsuffix"}
+
+
+def _identity_based_setting(name: str, value: str) -> bool:
+    if name.lower().endswith("__credential"):
+        return value.strip().lower() in IDENTITY_CREDENTIALS
+    if name == "APPLICATIONINSIGHTS_CONNECTION_STRING":
+        parts = [p.split("=", 1) for p in value.split(";") if p.strip()]
+        return bool(parts) and all(len(p) == 2 and p[0].strip().lower() in APP_INSIGHTS_PARTS for p in parts)
+    return False
 
 
 @_rule(

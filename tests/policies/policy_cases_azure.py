@@ -646,6 +646,39 @@ CASES: list[Case] = [
         "literal",
     ),
     good("azure-web-app-no-plain-secrets", web_app, "Key Vault reference"),
+    good(
+        "azure-web-app-no-plain-secrets",
+        lambda n: web_app(
+            n,
+            {
+                "app_settings": [
+                    {"name": "AzureWebJobsStorage__credential", "value": "managedidentity"},
+                    {
+                        "name": "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                        "value": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                        "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/",
+                    },
+                ]
+            },
+        ),
+        "identity-based storage and an Application Insights connection string",
+    ),
+    bad(
+        "azure-web-app-no-plain-secrets",
+        lambda n: web_app(
+            n,
+            {
+                "app_settings": [
+                    {"name": "AzureWebJobsStorage__credential", "value": "AccountKey=c2VjcmV0"},
+                    {
+                        "name": "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                        "value": "InstrumentationKey=0;AccountKey=c2VjcmV0",
+                    },
+                ]
+            },
+        ),
+        "account key beside identity settings",
+    ),
     bad("azure-web-app-image-digest", lambda n: web_app(n, {"linux_fx_version": f"DOCKER|{ACR_TAGGED}"}), "tag"),
     good("azure-web-app-image-digest", web_app, "digest"),
     bad(
