@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_azure_native as azure_native
 
-from ..validation import SpecError, check_choice
+from ..validation import SpecError
 from .checks import arm_id, require_azure_secrets, vault_ids_by_name
 from .iam import AzureContext, assign
 from .naming import compact_name, dns_name
@@ -23,7 +23,6 @@ from .options import AzureArgs
 
 __all__ = ["Foundation", "FoundationArgs", "Subnets"]
 
-REGISTRY_SKUS = ("Basic", "Standard", "Premium")
 # Private DNS zones of the private endpoints (public Azure cloud).
 VAULT_ZONE = "privatelink.vaultcore.azure.net"
 REGISTRY_ZONE = "privatelink.azurecr.io"
@@ -37,13 +36,11 @@ class FoundationArgs(AzureArgs):
         ``Microsoft.Web/serverFarms``), or None.
     delegated_prefix: its size (Container Apps workload-profile environments need at least /27).
     gateway_subnet: a subnet for an Application Gateway.
-    registry_sku: Premium (zone redundancy, private endpoint, CMK); lower SKUs need provider-managed encryption.
     """
 
     delegation: str | None = None
     delegated_prefix: int = 23
     gateway_subnet: bool = False
-    registry_sku: str = "Premium"
 
     # NSG rules a pattern adds per subnet key (workload, gateway, delegated), above the internet deny.
     inbound_rules: Mapping[str, tuple[Mapping[str, Any], ...]] = field(default_factory=dict)
@@ -57,23 +54,9 @@ class FoundationArgs(AzureArgs):
         "inbound_rules",
     )
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_choice("registry_sku", self.registry_sku, REGISTRY_SKUS)
-        if self.creates_registry and self.registry_sku != "Premium":
-            raise SpecError(
-                "registry_sku",
-                f"{self.registry_sku} has no zone redundancy, private endpoint or customer-managed key: use Premium, "
-                "or bring your own registry with registry_id",
-            )
-
     @classmethod
     def for_pattern(cls, args: AzureArgs, **needs: Any) -> FoundationArgs:
         return cls(service=args.service, profile=args.profile, **args.foundation_options(), **needs)
-
-    @property
-    def creates_registry(self) -> bool:
-        return self.create_registry and self.registry_id is None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from .checks import arm_id, key_vault_object, vault_ids_by_name
 __all__ = ["ENCRYPTION_MODES", "LOG_RETENTION_DAYS", "AzureArgs"]
 
 ENCRYPTION_MODES = ("customer-managed", "provider-managed")
+REGISTRY_SKUS = ("Basic", "Standard", "Premium")
 # Log Analytics accepts 30-730 days on the PerGB2018 tier (and 4383, "unlimited" archive, which we do not use).
 LOG_RETENTION_DAYS = (30, 60, 90, 120, 180, 270, 365, 550, 730)
 RESOURCE_GROUP_NAME = r"[-\w._()]{1,89}[-\w_()]"
@@ -51,6 +52,7 @@ class AzureArgs(ComponentArgs):
     # registry
     registry_id: str | None = None
     create_registry: bool = True
+    registry_sku: str = "Premium"
     # the vaults that hold referenced secrets (service.secrets, exposure.certificate): role-assignment scopes
     secret_vault_ids: tuple[str, ...] = ()
     # logs and alerts
@@ -95,6 +97,13 @@ class AzureArgs(ComponentArgs):
         if self.registry_id is not None:
             arm_id("registry_id", self.registry_id, "Microsoft.ContainerRegistry/registries")
         check_bool("create_registry", self.create_registry)
+        check_choice("registry_sku", self.registry_sku, REGISTRY_SKUS)
+        if self.create_registry and self.registry_id is None and self.registry_sku != "Premium":
+            raise SpecError(
+                "registry_sku",
+                f"{self.registry_sku} has no customer-managed key, zone redundancy or private endpoint, which the "
+                "created registry uses: choose Premium, or bring your own registry with registry_id",
+            )
         object.__setattr__(self, "secret_vault_ids", check_str_list("secret_vault_ids", self.secret_vault_ids))
         vault_ids_by_name("secret_vault_ids", self.secret_vault_ids)
         if self.log_analytics_workspace_id is not None:
