@@ -49,7 +49,7 @@ def test_unknown_or_invalid_pairs_list_the_valid_ones(cloud, pattern, path, frag
 
 
 def test_planned_targets_are_refused_not_faked() -> None:
-    target = Target(cloud="azure", pattern="ml_platform", region="westeurope", path="modelport:targets[1]")
+    target = Target(cloud="gcp", pattern="ml_platform", region="europe-west4", path="modelport:targets[1]")
     with pytest.raises(SpecError) as caught:
         deploy(make_service(), target, PROFILES["dev"])
     assert caught.value.path == "modelport:targets[1]"

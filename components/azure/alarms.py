@@ -30,7 +30,11 @@ class MetricSignal:
 
 
 APP_GATEWAY = MetricSignal(
-    "Microsoft.Network/applicationGateways", "ResponseStatus", "HttpStatusGroup", ("5xx",), "ApplicationGatewayTotalTime"
+    "Microsoft.Network/applicationGateways",
+    "ResponseStatus",
+    "HttpStatusGroup",
+    ("5xx",),
+    "ApplicationGatewayTotalTime",
 )
 CONTAINER_APP = MetricSignal("Microsoft.App/containerApps", "Requests", "statusCodeCategory", ("5xx",), "ResponseTime")
 WEB_APP = MetricSignal("Microsoft.Web/sites", "Http5xx", "Instance", ("*",), "HttpResponseTime")
@@ -78,7 +82,9 @@ def error_and_latency_alerts(
         f"{name}-errors-alert",
         description=f"More than {args.alert_errors_per_5m} server errors (5xx) in 5 minutes",
         severity=1,
-        criteria=_criteria("server-errors", signal.errors_metric, signal, error_dimensions, args.alert_errors_per_5m, "Total"),
+        criteria=_criteria(
+            "server-errors", signal.errors_metric, signal, error_dimensions, args.alert_errors_per_5m, "Total"
+        ),
         opts=pulumi.ResourceOptions(parent=parent),
         **common,
     )

@@ -36,7 +36,9 @@ _VAULT_OBJECT = re.compile(
     r"https://(?P<vault>[a-zA-Z0-9-]{3,24})\.vault\.azure\.net/(?P<kind>secrets|keys|certificates)/"
     r"(?P<name>[a-zA-Z0-9-]{1,127})(/(?P<version>[0-9a-f]{32}))?/?"
 )
-_BLOB = re.compile(r"https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/(?P<container>[a-z0-9-]{3,63})(/\S*)?")
+_BLOB = re.compile(
+    r"https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/(?P<container>[a-z0-9-]{3,63})(/\S*)?"
+)
 
 
 class ServiceSpecError(SpecError):

@@ -228,7 +228,10 @@ class ContainerAppService(pulumi.ComponentResource):
             if svc.scaling.target_concurrency
             else {
                 "name": "cpu",
-                "custom": {"type": "cpu", "metadata": {"type": "Utilization", "value": str(svc.scaling.target_cpu_percent)}},
+                "custom": {
+                    "type": "cpu",
+                    "metadata": {"type": "Utilization", "value": str(svc.scaling.target_cpu_percent)},
+                },
             }
         )
         self.app = azure_native.app.ContainerApp(
@@ -283,7 +286,9 @@ class ContainerAppService(pulumi.ComponentResource):
         del child
         self.register_outputs({"endpoint": self.endpoint, "identity": self.identity, "app_id": self.app.id})
 
-    def _entra_auth(self, name: str, args: ContainerAppServiceArgs, ctx: Any) -> azure_native.app.ContainerAppsAuthConfig | None:
+    def _entra_auth(
+        self, name: str, args: ContainerAppServiceArgs, ctx: Any
+    ) -> azure_native.app.ContainerAppsAuthConfig | None:
         if not args.principals:
             return None
         tenant = args.entra_tenant_id or ctx.tenant_id

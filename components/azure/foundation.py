@@ -246,7 +246,9 @@ class Foundation(pulumi.ComponentResource):
                 network_security_group={"id": nsg.id},
                 nat_gateway={"id": self.nat_gateway.id} if nat else None,
                 default_outbound_access=False,
-                delegations=[{"name": delegation.replace("/", "-"), "service_name": delegation}] if delegation else None,
+                delegations=[{"name": delegation.replace("/", "-"), "service_name": delegation}]
+                if delegation
+                else None,
                 private_endpoint_network_policies="Enabled" if key == "endpoints" else None,
                 # One subnet operation at a time per VNet: ARM refuses concurrent changes.
                 opts=pulumi.ResourceOptions(parent=self, depends_on=previous),
@@ -273,7 +275,9 @@ class Foundation(pulumi.ComponentResource):
             resource_group_name=ctx.resource_group_name,
             location=ctx.location,
             subnet={"id": self.subnets.endpoints},
-            private_link_service_connections=[{"name": key, "private_link_service_id": target_id, "group_ids": [group]}],
+            private_link_service_connections=[
+                {"name": key, "private_link_service_id": target_id, "group_ids": [group]}
+            ],
             opts=child,
         )
         if self.vnet is None:

@@ -65,6 +65,7 @@ def assign(
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
     )
 
+
 ROLES.update(
     {
         "Storage Blob Data Contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",

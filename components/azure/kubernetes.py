@@ -100,7 +100,9 @@ class AksServiceArgs(PatternArgs):
                 raise SpecError(f"api_authorized_networks[{index}]", "must not open the API server to every address")
         object.__setattr__(self, "api_authorized_networks", networks)
         if self.key_id is not None and self.customer_managed_key:
-            check_optional_str("kms_key_version", self.kms_key_version, pattern=KEY_VERSION, description="a key version")
+            check_optional_str(
+                "kms_key_version", self.kms_key_version, pattern=KEY_VERSION, description="a key version"
+            )
             if self.kms_key_version is None:
                 raise SpecError("kms_key_version", "is required with key_id: AKS KMS names a versioned key")
         elif self.kms_key_version is not None:
@@ -202,20 +204,22 @@ class AksService(pulumi.ComponentResource):
             opts=child,
         )
         self.workload = ModelWorkload(
-            f"{name}-workload", workload_args, pulumi.ResourceOptions(parent=self, depends_on=[self.federated_credential])
+            f"{name}-workload",
+            workload_args,
+            pulumi.ResourceOptions(parent=self, depends_on=[self.federated_credential]),
         )
         self.endpoint = self.workload.endpoint
         self.identity = self.foundation.identity.id
-        self.register_outputs(
-            {"endpoint": self.endpoint, "identity": self.identity, "cluster_id": self.cluster.id}
-        )
+        self.register_outputs({"endpoint": self.endpoint, "identity": self.identity, "cluster_id": self.cluster.id})
 
     def _grants(self, ctx: AzureContext) -> list[pulumi.Resource]:
         """The control plane manages the kubelet identity, joins the subnet and uses the KMS key; nodes pull."""
         name, foundation = self._name, self.foundation
         cluster = self.cluster_identity.principal_id
         grants = [
-            assign(ctx, f"{name}-kubelet-operator", "Managed Identity Operator", self.kubelet_identity.id, cluster, self),
+            assign(
+                ctx, f"{name}-kubelet-operator", "Managed Identity Operator", self.kubelet_identity.id, cluster, self
+            ),
             assign(ctx, f"{name}-subnet-join", "Network Contributor", foundation.subnets.workload, cluster, self),
             assign(ctx, f"{name}-kms-key", "Key Vault Crypto User", foundation.key_resource_id, cluster, self),  # type: ignore[arg-type]
             # KMS with a private vault: AKS creates its own private endpoint to the vault.
@@ -223,7 +227,14 @@ class AksService(pulumi.ComponentResource):
         ]
         if foundation.registry_id is not None:
             grants.append(
-                assign(ctx, f"{name}-kubelet-pull", "AcrPull", foundation.registry_id, self.kubelet_identity.principal_id, self)
+                assign(
+                    ctx,
+                    f"{name}-kubelet-pull",
+                    "AcrPull",
+                    foundation.registry_id,
+                    self.kubelet_identity.principal_id,
+                    self,
+                )
             )
         return grants
 
@@ -266,7 +277,11 @@ class AksService(pulumi.ComponentResource):
         access: dict[str, Any] = (
             {"authorized_ip_ranges": list(args.api_authorized_networks), "disable_run_command": True}
             if args.api_authorized_networks
-            else {"enable_private_cluster": True, "enable_private_cluster_public_fqdn": False, "private_dns_zone": "system"}
+            else {
+                "enable_private_cluster": True,
+                "enable_private_cluster_public_fqdn": False,
+                "private_dns_zone": "system",
+            }
         )
         return azure_native.containerservice.ManagedCluster(
             f"{name}-aks",

@@ -24,7 +24,9 @@ __all__ = ["AzureMlEndpoint", "AzureMlEndpointArgs"]
 
 PATTERN = "the ml_platform pattern (Azure ML)"
 ML_REGISTRY_MODEL = re.compile(r"azureml://registries/[\w-]+/models/[\w.-]+/versions/[\w.-]+")
-ML_DATASTORE_PATH = re.compile(r"azureml://(subscriptions/[^/]+/resourcegroups/[^/]+/workspaces/[^/]+/)?datastores/[\w]+/paths/\S+")
+ML_DATASTORE_PATH = re.compile(
+    r"azureml://(subscriptions/[^/]+/resourcegroups/[^/]+/workspaces/[^/]+/)?datastores/[\w]+/paths/\S+"
+)
 # The online endpoint API version the traffic deployment template writes with.
 ENDPOINT_API = "2024-10-01"
 REQUEST_TIMEOUT_MAX_MS = 180_000
@@ -82,13 +84,13 @@ class AzureMlEndpointArgs(PatternArgs):
         if self.max_concurrent_requests is not None:
             check_int("max_concurrent_requests", self.max_concurrent_requests, minimum=1, maximum=1000)
         uri = svc.model.artifact_uri if svc.model else None
-        if uri is not None and uri.startswith("azureml://"):
-            if not (ML_REGISTRY_MODEL.fullmatch(uri) or ML_DATASTORE_PATH.fullmatch(uri)):
-                raise ServiceSpecError(
-                    "model.artifact_uri",
-                    "must be an Azure ML registry model (azureml://registries/<r>/models/<m>/versions/<v>) or a "
-                    f"datastore path (azureml://datastores/<d>/paths/<p>) (got {uri!r})",
-                )
+        known_ml_uri = uri is not None and (ML_REGISTRY_MODEL.fullmatch(uri) or ML_DATASTORE_PATH.fullmatch(uri))
+        if uri is not None and uri.startswith("azureml://") and not known_ml_uri:
+            raise ServiceSpecError(
+                "model.artifact_uri",
+                "must be an Azure ML registry model (azureml://registries/<r>/models/<m>/versions/<v>) or a "
+                f"datastore path (azureml://datastores/<d>/paths/<p>) (got {uri!r})",
+            )
         blob = blob_artifact(svc)
         if blob is not None:
             if self.artifact_storage_account_id is None:
@@ -97,7 +99,9 @@ class AzureMlEndpointArgs(PatternArgs):
                     f"is required for the Blob artifact in account {blob.account}: the deployment's read access is "
                     "scoped to its container",
                 )
-            account = arm_id("artifact_storage_account_id", self.artifact_storage_account_id, "Microsoft.Storage/storageAccounts")
+            account = arm_id(
+                "artifact_storage_account_id", self.artifact_storage_account_id, "Microsoft.Storage/storageAccounts"
+            )
             if account.name.lower() != blob.account:
                 raise SpecError(
                     "artifact_storage_account_id",
@@ -181,7 +185,9 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         )
         foundation.diagnostics(f"{name}-workspace-diagnostics", self.workspace.id, self)
         # Scoring reaches the private endpoint's workspace through this private endpoint (and its DNS zones).
-        self.workspace_endpoint = foundation.private_endpoint("mlw", self.workspace.id, "amlworkspace", WORKSPACE_ZONES, self)
+        self.workspace_endpoint = foundation.private_endpoint(
+            "mlw", self.workspace.id, "amlworkspace", WORKSPACE_ZONES, self
+        )
         self.environments = self._environments(ctx)
         self.model_id = self._model(ctx)
         self.online_endpoint = azure_native.machinelearningservices.OnlineEndpoint(
@@ -215,9 +221,7 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         self.alerts = error_and_latency_alerts(name, args, ctx, self.online_endpoint.id, ML_ENDPOINT, self)
         self.endpoint = self.online_endpoint.properties.apply(lambda p: p.scoring_uri or "")
         self.identity = identity.id
-        self.register_outputs(
-            {"endpoint": self.endpoint, "identity": self.identity, "workspace_id": self.workspace.id}
-        )
+        self.register_outputs({"endpoint": self.endpoint, "identity": self.identity, "workspace_id": self.workspace.id})
 
     # --- workspace dependencies ----------------------------------------------------------------------------
 
@@ -245,7 +249,10 @@ class AzureMlEndpoint(pulumi.ComponentResource):
                 "key_vault_properties": {"key_name": key_name, "key_vault_uri": vault_uri},
                 "encryption_identity": {"encryption_user_assigned_identity": foundation.identity.id},
                 "require_infrastructure_encryption": True,
-                "services": {"blob": {"enabled": True, "key_type": "Account"}, "file": {"enabled": True, "key_type": "Account"}},
+                "services": {
+                    "blob": {"enabled": True, "key_type": "Account"},
+                    "file": {"enabled": True, "key_type": "Account"},
+                },
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
         )
@@ -256,7 +263,9 @@ class AzureMlEndpoint(pulumi.ComponentResource):
         name, foundation, principal = self._name, self.foundation, self.foundation.identity.principal_id
         grants = [
             assign(ctx, f"{name}-ml-blob", "Storage Blob Data Contributor", self.storage.id, principal, self),
-            assign(ctx, f"{name}-ml-files", "Storage File Data Privileged Contributor", self.storage.id, principal, self),
+            assign(
+                ctx, f"{name}-ml-files", "Storage File Data Privileged Contributor", self.storage.id, principal, self
+            ),
             assign(ctx, f"{name}-ml-secrets", "Key Vault Secrets Officer", foundation.key_vault_id, principal, self),  # type: ignore[arg-type]
         ]
         approver = "Azure AI Enterprise Network Connection Approver"

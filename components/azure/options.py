@@ -108,7 +108,9 @@ class AzureArgs(ComponentArgs):
         vault_ids_by_name("secret_vault_ids", self.secret_vault_ids)
         if self.log_analytics_workspace_id is not None:
             arm_id(
-                "log_analytics_workspace_id", self.log_analytics_workspace_id, "Microsoft.OperationalInsights/workspaces"
+                "log_analytics_workspace_id",
+                self.log_analytics_workspace_id,
+                "Microsoft.OperationalInsights/workspaces",
             )
         if self.log_retention_days is not None:
             check_choice("log_retention_days", self.log_retention_days, LOG_RETENTION_DAYS)
@@ -125,7 +127,9 @@ class AzureArgs(ComponentArgs):
         try:
             network = ipaddress.ip_network(self.vnet_cidr)
         except (TypeError, ValueError):
-            raise SpecError("vnet_cidr", f"must be an IPv4 CIDR such as 10.40.0.0/16 (got {self.vnet_cidr!r})") from None
+            raise SpecError(
+                "vnet_cidr", f"must be an IPv4 CIDR such as 10.40.0.0/16 (got {self.vnet_cidr!r})"
+            ) from None
         if network.version != 4 or not network.is_private or not 16 <= network.prefixlen <= 20:
             raise SpecError("vnet_cidr", f"must be a private IPv4 range from /16 to /20 (got {self.vnet_cidr})")
         given = [k for k in ("workload_subnet_id", "endpoint_subnet_id") if getattr(self, k) is not None]
@@ -174,4 +178,6 @@ class AzureArgs(ComponentArgs):
         return self.workload_subnet_id is not None
 
     def foundation_options(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(AzureArgs) if f.name not in ("service", "profile")}
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(AzureArgs) if f.name not in ("service", "profile")
+        }

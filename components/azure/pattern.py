@@ -43,9 +43,11 @@ class PatternArgs(AzureArgs):
 
     def _check_registry_images(self) -> None:
         """An image in ACR is pulled with the managed identity, whose AcrPull is scoped to ``registry_id``."""
-        brought = arm_id("registry_id", self.registry_id, "Microsoft.ContainerRegistry/registries").name.lower() if (
-            self.registry_id
-        ) else None
+        brought = (
+            arm_id("registry_id", self.registry_id, "Microsoft.ContainerRegistry/registries").name.lower()
+            if (self.registry_id)
+            else None
+        )
         for key, image in self.images():
             registry = acr_registry_of(image)
             if registry is None:
@@ -133,11 +135,15 @@ def tagging(args: AzureArgs) -> Any:
     def add_tags(rta: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
         if not rta.type_.startswith("azure-native:") or "tags" not in rta.props:
             return None
-        return pulumi.ResourceTransformationResult({**rta.props, "tags": {**tags, **(rta.props.get("tags") or {})}}, rta.opts)
+        return pulumi.ResourceTransformationResult(
+            {**rta.props, "tags": {**tags, **(rta.props.get("tags") or {})}}, rta.opts
+        )
 
     return add_tags
 
 
 def component_options(opts: pulumi.ResourceOptions | None, args: AzureArgs) -> pulumi.ResourceOptions:
     """The caller's options merged with ours: the tagging transformation is added, never replacing theirs."""
-    return pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), pulumi.ResourceOptions(transformations=[tagging(args)]))
+    return pulumi.ResourceOptions.merge(
+        opts or pulumi.ResourceOptions(), pulumi.ResourceOptions(transformations=[tagging(args)])
+    )

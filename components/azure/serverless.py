@@ -142,7 +142,9 @@ class FunctionAppService(pulumi.ComponentResource):
         self.storage = self._host_storage(ctx, args)
         ready = [
             *foundation.grants,
-            assign(ctx, f"{name}-host-storage", "Storage Blob Data Owner", self.storage.id, identity.principal_id, self),
+            assign(
+                ctx, f"{name}-host-storage", "Storage Blob Data Owner", self.storage.id, identity.principal_id, self
+            ),
         ]
         self.app_insights = azure_native.applicationinsights.Component(
             f"{name}-appinsights",

@@ -73,7 +73,9 @@ def check_vm_size(path: str, name: str, *, needs: tuple[str, ...] = ("encryption
     size = VM_SIZES.get(name) if isinstance(name, str) else None
     if size is None:
         known = ", ".join(n for n, s in VM_SIZES.items() if all(getattr(s, f) for f in needs))
-        raise SpecError(path, f"must be a VM size modelport knows to support {', '.join(needs)}: {known} (got {name!r})")
+        raise SpecError(
+            path, f"must be a VM size modelport knows to support {', '.join(needs)}: {known} (got {name!r})"
+        )
     for feature in needs:
         if not getattr(size, feature):
             raise SpecError(path, f"{name} does not support {feature.replace('_', ' ')}, which this pattern requires")

@@ -25,7 +25,7 @@ from .checks import (
     require_no_artifact,
     vault_ids_by_name,
 )
-from .foundation import Foundation, _carve
+from .foundation import _carve
 from .iam import AzureContext, assign
 from .ml_platform import cpu_autoscale
 from .naming import dns_name
@@ -41,6 +41,7 @@ SSH_KEY = r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]{6
 ADMIN_USER = r"[a-z_][a-z0-9_-]{0,31}"
 IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
 RUN_AS = "10001:10001"
+IMDS_TOKEN = "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01"
 # The address the private frontend takes in the gateway subnet.
 PRIVATE_FRONTEND_HOST = 10
 
@@ -63,8 +64,7 @@ class VmssServiceArgs(PatternArgs):
 
     PATTERN: ClassVar[str] = "Application Gateway"
     GRPC_REFUSAL: ClassVar[str | None] = (
-        "Application Gateway v2 cannot proxy gRPC to its backends (HTTP/2 stops at the gateway, backends get "
-        "HTTP/1.1)"
+        "Application Gateway v2 cannot proxy gRPC to its backends (HTTP/2 stops at the gateway, backends get HTTP/1.1)"
     )
 
     def __post_init__(self) -> None:
@@ -141,7 +141,9 @@ class VmssServiceArgs(PatternArgs):
         gateway_cidr = _carve(self.vnet_cidr, 23)["gateway"]
 
         def rule(name: str, priority: int, ports: list[str], source: list[str] | str, protocol: str = "Tcp") -> dict:
-            prefixes = {"source_address_prefixes": source} if isinstance(source, list) else {"source_address_prefix": source}
+            prefixes = (
+                {"source_address_prefixes": source} if isinstance(source, list) else {"source_address_prefix": source}
+            )
             return {
                 "name": name,
                 "priority": priority,
@@ -171,15 +173,13 @@ def cloud_init(args: VmssServiceArgs, registry_host: str | None, client_id: str)
     port = svc.port
     env_lines = "".join(f"      {k}={v}\n" for k, v in svc.env.items())
     secret_fetch = "".join(
-        "      vault_token=$(imds https://vault.azure.net)\n"
-        if i == 0
-        else ""
+        "      vault_token=$(imds https://vault.azure.net)\n" if i == 0 else ""
         for i, _ in enumerate(list(svc.secrets)[:1])
     )
     for env_name, ref in svc.secrets.items():
         secret_fetch += (
-            f"      printf '%s=%s\\n' {env_name} \"$(curl -sf -H \"Authorization: Bearer $vault_token\" "
-            f"{shlex.quote(ref.reference + '?api-version=7.4')} | jq -r .value)\" >> /run/modelport/secrets.env\n"
+            f'      printf \'%s=%s\\n\' {env_name} "$(curl -sf -H "Authorization: Bearer $vault_token" '
+            f'{shlex.quote(ref.reference + "?api-version=7.4")} | jq -r .value)" >> /run/modelport/secrets.env\n'
         )
     login = (
         "      aad=$(imds https://management.azure.com/)\n"
@@ -203,7 +203,7 @@ write_files:
     content: |
       #!/bin/bash
       set -euo pipefail
-      imds() {{ curl -sf -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&client_id={client_id}&resource=$1" | jq -r .access_token; }}
+      imds() {{ curl -sf -H Metadata:true "{IMDS_TOKEN}&client_id={client_id}&resource=$1" | jq -r .access_token; }}
       install -d -m 0700 /run/modelport
       : > /run/modelport/secrets.env
       chmod 0600 /run/modelport/secrets.env
@@ -270,16 +270,16 @@ class VmssService(pulumi.ComponentResource):
         )
         self.endpoint = pulumi.Output.concat("https://", host)
         self.identity = foundation.identity.id
-        self.register_outputs(
-            {"endpoint": self.endpoint, "identity": self.identity, "scale_set_id": self.scale_set.id}
-        )
+        self.register_outputs({"endpoint": self.endpoint, "identity": self.identity, "scale_set_id": self.scale_set.id})
 
     def _disk_encryption(self, ctx: AzureContext) -> azure_native.compute.DiskEncryptionSet | None:
         foundation, name = self.foundation, self._name
         if foundation.key_id is None:
             return None
         des_identity = azure_native.managedidentity.UserAssignedIdentity(
-            f"{name}-des-identity", resource_group_name=ctx.resource_group_name, location=ctx.location,
+            f"{name}-des-identity",
+            resource_group_name=ctx.resource_group_name,
+            location=ctx.location,
             opts=pulumi.ResourceOptions(parent=self),
         )
         grant = foundation.grant_key(f"{name}-des-key-user", des_identity.principal_id, self)
@@ -297,8 +297,13 @@ class VmssService(pulumi.ComponentResource):
     def _sub(self, ctx: AzureContext, kind: str, child: str) -> pulumi.Output[str]:
         """The id of one of the gateway's own parts, which the gateway's definition references before it exists."""
         return pulumi.Output.concat(
-            "/subscriptions/", ctx.subscription_id, "/resourceGroups/", ctx.resource_group_name,
-            "/providers/Microsoft.Network/applicationGateways/", self.gateway_name, f"/{kind}/{child}",
+            "/subscriptions/",
+            ctx.subscription_id,
+            "/resourceGroups/",
+            ctx.resource_group_name,
+            "/providers/Microsoft.Network/applicationGateways/",
+            self.gateway_name,
+            f"/{kind}/{child}",
         )
 
     def _gateway(self, ctx: AzureContext) -> azure_native.network.ApplicationGateway:
@@ -306,14 +311,20 @@ class VmssService(pulumi.ComponentResource):
         exposure = svc.exposure
         zones = list(args.zone_names) or None
         gateway_identity = azure_native.managedidentity.UserAssignedIdentity(
-            f"{name}-agw-identity", resource_group_name=ctx.resource_group_name, location=ctx.location,
+            f"{name}-agw-identity",
+            resource_group_name=ctx.resource_group_name,
+            location=ctx.location,
             opts=pulumi.ResourceOptions(parent=self),
         )
         cert = key_vault_object("exposure.certificate", exposure.certificate)
         vault = vault_ids_by_name("secret_vault_ids", args.secret_vault_ids)[cert.vault]
         cert_grant = assign(
-            ctx, f"{name}-agw-certificate", "Key Vault Secrets User", f"{vault.text}/secrets/{cert.name}",
-            gateway_identity.principal_id, self,
+            ctx,
+            f"{name}-agw-certificate",
+            "Key Vault Secrets User",
+            f"{vault.text}/secrets/{cert.name}",
+            gateway_identity.principal_id,
+            self,
         )
         custom_rules = []
         if exposure.public and exposure.allowed_networks:

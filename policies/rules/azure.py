@@ -1267,9 +1267,11 @@ def easy_auth_rejects_anonymous(args: ResourceValidationArgs) -> Iterator[str]:
     if is_false(get(args.props, "httpSettings", "requireHttps")):
         yield "tokens are accepted over plain HTTP"
     aad = get(args.props, "identityProviders", "azureActiveDirectory", default={})
-    if is_true(get(aad, "enabled")) and not items(
-        get(aad, "validation", "defaultAuthorizationPolicy", "allowedPrincipals", "identities")
-    ) and not items(get(aad, "validation", "defaultAuthorizationPolicy", "allowedApplications")):
+    if (
+        is_true(get(aad, "enabled"))
+        and not items(get(aad, "validation", "defaultAuthorizationPolicy", "allowedPrincipals", "identities"))
+        and not items(get(aad, "validation", "defaultAuthorizationPolicy", "allowedApplications"))
+    ):
         yield "Entra ID admits every identity of the tenant (no allowedPrincipals or allowedApplications)"
 
 
