@@ -104,7 +104,10 @@ class ContainerAppServiceArgs(EntraAuthArgs):
             from .checks import arm_id
 
             arm_id("environment_id", self.environment_id, "Microsoft.App/managedEnvironments")
-        if self.profile.name == "prod" and self.zone_names and svc.min_replicas < 3:
+
+    def check_zones(self) -> None:
+        svc = self.service
+        if self.profile.name == "prod" and len(self.zone_names) >= 2 and svc.min_replicas < 3:
             raise ServiceSpecError(
                 "scaling.min_replicas",
                 f"a zone-redundant Container Apps environment in prod runs at least 3 replicas, one per zone "

@@ -453,13 +453,7 @@ class Foundation(pulumi.ComponentResource):
             )
         vaults = vault_ids_by_name("secret_vault_ids", args.secret_vault_ids)
         for env_name, secret in require_azure_secrets(args.service, "Azure"):
-            vault = vaults.get(secret.vault)
-            if vault is None:
-                raise SpecError(
-                    "secret_vault_ids",
-                    f"name the ARM id of Key Vault {secret.vault} (secrets.{env_name}): the Key Vault Secrets User "
-                    "assignment is scoped to that secret",
-                )
+            vault = vaults[secret.vault]  # AzureArgs checked every referenced vault is listed
             self.grants.append(
                 assign(
                     ctx,

@@ -85,9 +85,8 @@ class AksServiceArgs(PatternArgs):
             check_vm_size("node_vm_size", self.node_vm_size)
         else:
             pick_vm_size(svc, "modelport:service.resources", reserve=True)
-        zones = max(1, len(self.zone_names))
         if self.node_min is not None:
-            check_int("node_min", self.node_min, minimum=zones, maximum=1000)
+            check_int("node_min", self.node_min, minimum=1, maximum=1000)
         if self.node_max is not None:
             check_int("node_max", self.node_max, minimum=max(self.node_min or 1, 1), maximum=1000)
         networks = check_str_list("api_authorized_networks", self.api_authorized_networks)
@@ -110,6 +109,11 @@ class AksServiceArgs(PatternArgs):
         if not self.customer_managed_key:
             raise SpecError("encryption", "AKS here always encrypts etcd secrets with a Key Vault key (KMS)")
         self.workload_args(None)
+
+    def check_zones(self) -> None:
+        zones = max(1, len(self.zone_names))
+        if self.node_min is not None and self.node_min < zones:
+            raise SpecError("node_min", f"must be >= the pool's {zones} zones, one node per zone (got {self.node_min})")
 
     @property
     def user_vm_size(self) -> str:

@@ -78,6 +78,7 @@ class AzureArgs(ComponentArgs):
         )
         if self.location is not None:
             self.bind_location(self.location, self.region_zones, "location")
+            self.check_zones()
         self._check_network()
         check_choice("encryption", self.encryption, ENCRYPTION_MODES)
         if self.key_id is not None:
@@ -105,7 +106,17 @@ class AzureArgs(ComponentArgs):
                 "created registry uses: choose Premium, or bring your own registry with registry_id",
             )
         object.__setattr__(self, "secret_vault_ids", check_str_list("secret_vault_ids", self.secret_vault_ids))
-        vault_ids_by_name("secret_vault_ids", self.secret_vault_ids)
+        vaults = vault_ids_by_name("secret_vault_ids", self.secret_vault_ids)
+        for env_name, ref in self.service.secrets.items():
+            if ref.kind != "azure-key-vault":
+                continue
+            secret = key_vault_object(f"modelport:service.secrets.{env_name}", ref.reference)
+            if secret.vault not in vaults:
+                raise SpecError(
+                    "secret_vault_ids",
+                    f"name the ARM id of Key Vault {secret.vault} (secrets.{env_name}): the Key Vault Secrets User "
+                    "assignment is scoped to that secret",
+                )
         if self.log_analytics_workspace_id is not None:
             arm_id(
                 "log_analytics_workspace_id",
@@ -151,6 +162,9 @@ class AzureArgs(ComponentArgs):
         # Frozen dataclass: the hook binds the target's location once, before any resource exists.
         object.__setattr__(self, "location", location)
         object.__setattr__(self, "region_zones", tuple(found))
+
+    def check_zones(self) -> None:
+        """Checks that depend on the target's zones; patterns add theirs (called once the location is bound)."""
 
     @property
     def zone_names(self) -> tuple[str, ...]:

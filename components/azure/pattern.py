@@ -10,7 +10,7 @@ import pulumi
 import pulumi_azure_native as azure_native
 
 from ..spec import SERVICE_PATH, Target
-from ..validation import SpecError
+from ..validation import SpecError, under
 from .checks import ServiceSpecError, acr_registry_of, arm_id, principal_ids
 from .foundation import Foundation, FoundationArgs
 from .options import AzureArgs
@@ -115,6 +115,8 @@ def provider_for_target(
     (and subscription, when the options name one). Binds the target's location and zones to ``args`` first, so a
     prod target in a region without zones is refused before anything is registered."""
     args.bind_location(target.region, target.zones, f"{target.path}.region")  # type: ignore[arg-type]
+    with under(f"{target.path}.options"):
+        args.check_zones()
     return azure_native.Provider(
         f"{resource_name}-azure",
         location=target.region,

@@ -91,13 +91,15 @@ class FunctionAppServiceArgs(EntraAuthArgs):
             container_app_size(svc, "modelport:service.resources")
         if self.min_instances is not None:
             check_int("min_instances", self.min_instances, minimum=0, maximum=svc.scaling.max_replicas)
-            if self.zone_redundant_plan and self.min_instances < ZONE_REDUNDANT_PLAN_MIN:
-                raise SpecError(
-                    "min_instances",
-                    f"a zone-redundant Elastic Premium plan runs at least {ZONE_REDUNDANT_PLAN_MIN} instances "
-                    f"(got {self.min_instances})",
-                )
-        if self.hosting == "elastic-premium" and svc.scaling.max_replicas < self.warm_instances:
+
+    def check_zones(self) -> None:
+        if self.min_instances is not None and self.zone_redundant_plan and self.min_instances < ZONE_REDUNDANT_PLAN_MIN:
+            raise SpecError(
+                "min_instances",
+                f"a zone-redundant Elastic Premium plan runs at least {ZONE_REDUNDANT_PLAN_MIN} instances "
+                f"(got {self.min_instances})",
+            )
+        if self.hosting == "elastic-premium" and self.service.scaling.max_replicas < self.warm_instances:
             raise ServiceSpecError(
                 "scaling.max_replicas", f"must be >= the plan's {self.warm_instances} warm instances"
             )

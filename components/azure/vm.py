@@ -108,16 +108,19 @@ class VmssServiceArgs(PatternArgs):
                 f"name the ARM id of Key Vault {cert.vault} (exposure.certificate): the gateway's read access is "
                 "scoped to that certificate",
             )
-        zones = max(1, len(self.zone_names))
-        if self.profile.name == "prod" and svc.min_replicas < zones:
-            raise ServiceSpecError(
-                "scaling.min_replicas", f"a prod scale set keeps at least one instance per zone ({zones})"
-            )
         if self.gateway_min_capacity is not None:
             check_int("gateway_min_capacity", self.gateway_min_capacity, minimum=0, maximum=125)
         check_int("gateway_max_capacity", self.gateway_max_capacity, minimum=2, maximum=125)
         if self.gateway_min_capacity is not None and self.gateway_min_capacity > self.gateway_max_capacity:
             raise SpecError("gateway_min_capacity", f"must be <= gateway_max_capacity ({self.gateway_max_capacity})")
+
+    def check_zones(self) -> None:
+        zones = max(1, len(self.zone_names))
+        if self.profile.name == "prod" and self.service.min_replicas < zones:
+            raise ServiceSpecError(
+                "scaling.min_replicas",
+                f"a prod scale set keeps at least one instance per zone ({zones}) (got {self.service.min_replicas})",
+            )
 
     @property
     def size(self) -> str:

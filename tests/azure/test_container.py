@@ -24,9 +24,7 @@ EXPOSURE = {"allowed_principals": [f"azure:{PRINCIPAL}"], "allowed_networks": ["
 @pytest.fixture(scope="module", params=["dev", "prod"])
 def built(request):
     profile = DEV if request.param == "dev" else PROD
-    service = azure_service(
-        exposure=EXPOSURE, scaling={"max_replicas": 12, "target_concurrency": 20}, variants=CANARY
-    )
+    service = azure_service(exposure=EXPOSURE, scaling={"max_replicas": 12, "target_concurrency": 20}, variants=CANARY)
     return request.param, build("container", service, profile, OPTIONS)
 
 

@@ -78,7 +78,9 @@ def test_the_workload_identity_pulls_from_exactly_the_registry(prod):
     (pull,) = prod.assignments(ACR_PULL)
     assert pull["scope"] == registry.id
     assert pull["principalId"] == identity.outputs["principalId"]
-    assert pull["roleDefinitionId"] == f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}"
+    assert (
+        pull["roleDefinitionId"] == f"/subscriptions/{SUB}/providers/Microsoft.Authorization/roleDefinitions/{ACR_PULL}"
+    )
 
 
 def test_a_brought_registry_is_the_acr_pull_scope_and_none_is_created():
@@ -90,9 +92,7 @@ def test_a_brought_registry_is_the_acr_pull_scope_and_none_is_created():
 
 def test_secrets_users_are_scoped_to_each_referenced_secret():
     vault_id = f"/subscriptions/{SUB}/resourceGroups/rg-sec/providers/Microsoft.KeyVault/vaults/churn-secrets"
-    service = azure_service(
-        image=GHCR, secrets={"DB_URL": "https://churn-secrets.vault.azure.net/secrets/db-url"}
-    )
+    service = azure_service(image=GHCR, secrets={"DB_URL": "https://churn-secrets.vault.azure.net/secrets/db-url"})
     built = build("container", service, DEV, {"secret_vault_ids": [vault_id]})
     (grant,) = built.assignments(SECRETS_USER)
     assert grant["scope"] == f"{vault_id}/secrets/db-url"

@@ -28,7 +28,9 @@ def test_pools_autoscale_over_the_profile_zones_with_encryption_at_host(built):
         assert pool["availabilityZones"] == zones
         assert pool["enableAutoScaling"] is True and pool["minCount"] >= len(zones)
         assert pool["enableEncryptionAtHost"] is True and pool["enableNodePublicIP"] is False
-    assert pools["system"]["mode"] == "System" and pools["system"]["nodeTaints"] == ["CriticalAddonsOnly=true:NoSchedule"]
+    assert pools["system"]["mode"] == "System" and pools["system"]["nodeTaints"] == [
+        "CriticalAddonsOnly=true:NoSchedule"
+    ]
     assert pools["system"]["osDiskType"] == "Ephemeral"
     assert pools["user"]["maxCount"] >= pools["user"]["minCount"]
 

@@ -42,7 +42,9 @@ def test_workspace_is_private_cmk_with_approved_outbound_only(built):
     }
     assert ws["keyVault"] == vault.id and ws["containerRegistry"] == REGISTRY_ID
     assert ws["applicationInsights"] == b.one("applicationinsights:Component").id
-    grants = [g["scope"] for g in b.assignments(CRYPTO_SERVICE_USER) if g["principalId"] == identity.outputs["principalId"]]
+    grants = [
+        g["scope"] for g in b.assignments(CRYPTO_SERVICE_USER) if g["principalId"] == identity.outputs["principalId"]
+    ]
     assert key.id in grants
     (endpoint,) = [e for e in b.by_type("network:PrivateEndpoint") if e.name.endswith("mlw-pe")]
     assert endpoint.inputs["privateLinkServiceConnections"][0]["groupIds"] == ["amlworkspace"]
@@ -50,7 +52,9 @@ def test_workspace_is_private_cmk_with_approved_outbound_only(built):
 
 def test_environment_versions_map_the_image_routes(built):
     _, b = built
-    versions = {v.inputs["properties"]["image"]: v.inputs for v in b.by_type("machinelearningservices:EnvironmentVersion")}
+    versions = {
+        v.inputs["properties"]["image"]: v.inputs for v in b.by_type("machinelearningservices:EnvironmentVersion")
+    }
     assert len(versions) == 2 and CANARY_IMAGE in versions
     config = next(iter(versions.values()))["properties"]["inferenceConfig"]
     assert config["livenessRoute"] == {"path": "/v2/health/live", "port": 8080}
@@ -75,7 +79,9 @@ def test_deployments_per_track_with_instances_probes_and_insights(built):
         assert props["readinessProbe"]["period"] == "PT10S" and props["livenessProbe"]["failureThreshold"] == 3
         assert props["egressPublicNetworkAccess"] == "Disabled"
     canary_env = next(
-        v for v in b.by_type("machinelearningservices:EnvironmentVersion") if v.inputs["properties"]["image"] == CANARY_IMAGE
+        v
+        for v in b.by_type("machinelearningservices:EnvironmentVersion")
+        if v.inputs["properties"]["image"] == CANARY_IMAGE
     )
     assert deployments["canary"]["properties"]["environmentId"] == canary_env.id
 

@@ -61,7 +61,9 @@ def test_hardened_vms_with_cmk_disks_and_no_public_ip(built):
         for ip in nic["ipConfigurations"]:
             assert "publicIPAddressConfiguration" not in ip
             gateway = b.one("network:ApplicationGateway")
-            assert ip["applicationGatewayBackendAddressPools"] == [{"id": f"{gateway.id}/backendAddressPools/scale-set"}]
+            assert ip["applicationGatewayBackendAddressPools"] == [
+                {"id": f"{gateway.id}/backendAddressPools/scale-set"}
+            ]
 
 
 def test_automatic_repairs_use_the_health_extension_on_the_ready_route(built):
