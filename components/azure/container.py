@@ -206,7 +206,8 @@ class ContainerAppService(pulumi.ComponentResource):
         super().__init__("modelport:azure:ContainerAppService", name, None, component_options(opts, args))
         svc = args.service
         child = pulumi.ResourceOptions(parent=self)
-        self.foundation = foundation_for(self, name, args, delegation=ENVIRONMENT_DELEGATION)
+        needs = {"delegation": ENVIRONMENT_DELEGATION} if args.environment_id is None else {}
+        self.foundation = foundation_for(self, name, args, **needs)
         ctx = self.foundation.context
         if args.environment_id is not None:
             self.environment = None
