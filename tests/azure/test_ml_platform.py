@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from azure_fixtures import (
+    BLOB_DATA_READER,
     CANARY,
     CANARY_IMAGE,
     CRYPTO_SERVICE_USER,
@@ -13,6 +14,7 @@ from azure_fixtures import (
     PRINCIPAL,
     PROD,
     REGISTRY_ID,
+    SUB,
     azure_service,
     build,
 )
@@ -111,3 +113,16 @@ def test_only_the_named_principal_may_score_on_exactly_the_endpoint(built):
     (grant,) = b.assignments(ML_DATA_SCIENTIST)
     assert grant["scope"] == b.one("machinelearningservices:OnlineEndpoint").id
     assert grant["principalId"] == PRINCIPAL
+
+
+def test_a_blob_artifact_becomes_a_model_version_read_from_exactly_its_container():
+    account = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Storage/storageAccounts/churnmodels"
+    uri = "https://churnmodels.blob.core.windows.net/models/churn/v3/"
+    service = azure_service(model={"name": "churn", "artifact_uri": uri})
+    b = build("ml_platform", service, DEV, {"registry_id": REGISTRY_ID, "artifact_storage_account_id": account})
+    model = b.one("machinelearningservices:ModelVersion")
+    assert model.inputs["properties"] == {"modelUri": uri, "modelType": "custom_model"}
+    (deployment,) = b.by_type("machinelearningservices:OnlineDeployment")
+    assert deployment.inputs["properties"]["model"] == model.id
+    (reader,) = b.assignments(BLOB_DATA_READER)
+    assert reader["scope"] == f"{account}/blobServices/default/containers/models"
