@@ -786,6 +786,24 @@ def waf_policy_prevention(args: ResourceValidationArgs) -> Iterator[str]:
 
 
 @_rule(
+    name="azure-app-gateway-no-public-frontend-prod",
+    description="In prod, Application Gateways have no public frontend: the gateway authenticates no caller, so a "
+    "public one serves anonymous internet traffic (exposure.anonymous), which prod refuses.",
+    resource_types=(APP_GATEWAY,),
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Keep the private frontend only (exposure.public: false), or put an authenticating front door "
+    "(Entra ID) before the gateway.",
+)
+def app_gateway_no_public_frontend_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    for frontend in items(args.props.get("frontendIPConfigurations")):
+        if is_set(frontend, "publicIPAddress", "id") or get(frontend, "publicIPAddress") is not None:
+            yield f"frontend {get(frontend, 'name', default='?')} is public"
+
+
+@_rule(
     name="azure-app-gateway-zones",
     description="Application Gateways span at least two availability zones.",
     resource_types=(APP_GATEWAY,),

@@ -634,6 +634,29 @@ CASES: list[Case] = [
     good("azure-waf-policy-prevention", waf_policy, "prevention"),
     bad("azure-app-gateway-zones", lambda n: app_gateway(n, zones=None), "zonal"),
     good("azure-app-gateway-zones", app_gateway, "three zones"),
+    bad(
+        "azure-app-gateway-no-public-frontend-prod",
+        lambda n: app_gateway(
+            n,
+            frontend_ip_configurations=[
+                {
+                    "name": "public",
+                    "public_ip_address": {"id": f"{RG_ID}/providers/Microsoft.Network/publicIPAddresses/p"},
+                }
+            ],
+        ),
+        "public frontend",
+    ),
+    good(
+        "azure-app-gateway-no-public-frontend-prod",
+        lambda n: app_gateway(
+            n,
+            frontend_ip_configurations=[
+                {"name": "private", "subnet": {"id": SUBNET_ID}, "private_ip_allocation_method": "Static"}
+            ],
+        ),
+        "private frontend",
+    ),
     # AKS
     bad("azure-aks-private-cluster", lambda n: aks(n, api_server_access_profile=None), "public API"),
     good("azure-aks-private-cluster", aks, "private"),
