@@ -75,3 +75,17 @@ def test_policy_pack_finds_no_mandatory_violation(stack, where):
     assert [(v.policy, v.message) for v in plan.policy.mandatory] == []
     if plan.environment == "prod":
         assert [(v.policy, v.message) for v in plan.policy.violations] == []
+
+
+def test_prod_with_created_registries_passes_the_pack():
+    """Images from a public registry: each target creates its ACR Premium (CMK, zone redundant, private)."""
+    image = "ghcr.io/acme-ml/churn-serving@sha256:" + "6b" * 32
+    overrides = [
+        ("modelport:service.image", image),
+        ("modelport:targets[0].options.registry_id", None),
+        ("modelport:targets[1].options.registry_id", None),
+    ]
+    plan = plan_stack("azure-prod", STACKS, overrides=overrides)
+    registries = [r for r in plan.resources if r.type == "azure-native:containerregistry:Registry"]
+    assert len(registries) == 2
+    assert plan.policy.violations == []
