@@ -45,11 +45,11 @@ _ENTRIES = (
     Entry("gcp", "kubernetes", "modelport.gcp.kubernetes", "GkeService", "gcp"),
     Entry("gcp", "serverless", "modelport.gcp.serverless", "CloudRunFunction", "gcp"),
     Entry("gcp", "ml_platform", "modelport.gcp.ml_platform", "VertexEndpoint", "gcp"),
-    Entry("azure", "vm", "modelport.azure.vm", "VmssService", "azure", "planned"),
-    Entry("azure", "container", "modelport.azure.container", "ContainerAppService", "azure", "planned"),
-    Entry("azure", "kubernetes", "modelport.azure.kubernetes", "AksService", "azure", "planned"),
-    Entry("azure", "serverless", "modelport.azure.serverless", "FunctionAppService", "azure", "planned"),
-    Entry("azure", "ml_platform", "modelport.azure.ml_platform", "AzureMlEndpoint", "azure", "planned"),
+    Entry("azure", "vm", "modelport.azure.vm", "VmssService", "azure"),
+    Entry("azure", "container", "modelport.azure.container", "ContainerAppService", "azure"),
+    Entry("azure", "kubernetes", "modelport.azure.kubernetes", "AksService", "azure"),
+    Entry("azure", "serverless", "modelport.azure.serverless", "FunctionAppService", "azure"),
+    Entry("azure", "ml_platform", "modelport.azure.ml_platform", "AzureMlEndpoint", "azure"),
 )
 CATALOG: dict[tuple[str, str], Entry] = {(e.cloud, e.pattern): e for e in _ENTRIES}
 

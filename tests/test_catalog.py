@@ -48,8 +48,15 @@ def test_unknown_or_invalid_pairs_list_the_valid_ones(cloud, pattern, path, frag
     assert caught.value.path == path and fragment in caught.value.reason
 
 
-def test_planned_targets_are_refused_not_faked() -> None:
-    target = Target(cloud="azure", pattern="ml_platform", region="westeurope", path="modelport:targets[1]")
+def test_planned_targets_are_refused_not_faked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every target of this release is available; a roadmap entry is still refused, never faked.
+    import dataclasses
+
+    from modelport import catalog
+
+    planned = dataclasses.replace(catalog.CATALOG[("gcp", "ml_platform")], status="planned")
+    monkeypatch.setitem(catalog.CATALOG, ("gcp", "ml_platform"), planned)
+    target = Target(cloud="gcp", pattern="ml_platform", region="europe-west4", path="modelport:targets[1]")
     with pytest.raises(SpecError) as caught:
         deploy(make_service(), target, PROFILES["dev"])
     assert caught.value.path == "modelport:targets[1]"

@@ -112,8 +112,8 @@ def test_set_overrides_a_nested_key(capsys) -> None:
         ("modelport:targets[0].options.color=blue", "modelport:targets[0].options.color: unknown key"),
         ("modelport:environment=qa", "modelport:environment: must be one of dev, staging, prod (got 'qa')"),
         (
-            'modelport:targets=[{"cloud": "azure", "pattern": "vm", "region": "westeurope"}]',
-            "modelport:targets[0]: azure/vm (modelport:azure:VmssService) is not available in this release",
+            'modelport:targets=[{"cloud": "azure", "pattern": "container", "region": "westus"}]',
+            "modelport:targets[0].region: westus has no availability zones",
         ),
         (
             'modelport:targets=[{"cloud": "gcp", "pattern": "vm", "region": "europe-west4"}]',

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -42,6 +43,12 @@ APP_SERVICE_PLAN = "azure-native:web:AppServicePlan"
 LOG_ANALYTICS = "azure-native:operationalinsights:Workspace"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 STORAGE_ACCOUNT = "azure-native:storage:StorageAccount"
+NSG = "azure-native:network:NetworkSecurityGroup"
+SECURITY_RULE = "azure-native:network:SecurityRule"
+DISK_ENCRYPTION_SET = "azure-native:compute:DiskEncryptionSet"
+CONTAINER_APP_AUTH = "azure-native:app:ContainerAppsAuthConfig"
+WEB_APP_AUTH = "azure-native:web:WebAppAuthSettingsV2"
+PUBLIC_IP = "azure-native:network:PublicIPAddress"
 
 # Built-in role definition ids that grant control over access or everything in scope.
 PRIVILEGED_ROLES = {
@@ -779,6 +786,24 @@ def waf_policy_prevention(args: ResourceValidationArgs) -> Iterator[str]:
 
 
 @_rule(
+    name="azure-app-gateway-no-public-frontend-prod",
+    description="In prod, Application Gateways have no public frontend: the gateway authenticates no caller, so a "
+    "public one serves anonymous internet traffic (exposure.anonymous), which prod refuses.",
+    resource_types=(APP_GATEWAY,),
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Keep the private frontend only (exposure.public: false), or put an authenticating front door "
+    "(Entra ID) before the gateway.",
+)
+def app_gateway_no_public_frontend_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    for frontend in items(args.props.get("frontendIPConfigurations")):
+        if is_set(frontend, "publicIPAddress", "id") or get(frontend, "publicIPAddress") is not None:
+            yield f"frontend {get(frontend, 'name', default='?')} is public"
+
+
+@_rule(
     name="azure-app-gateway-zones",
     description="Application Gateways span at least two availability zones.",
     resource_types=(APP_GATEWAY,),
@@ -1033,8 +1058,27 @@ def web_app_no_plain_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     for setting in items(get(args.props, "siteConfig", "appSettings")):
         name = str(get(setting, "name", default=""))
         value = str(get(setting, "value", default=""))
-        if SECRET_NAME.search(name) and value and not value.startswith("@Microsoft.KeyVault("):
-            yield f"app setting {name} holds a literal value"
+        if not SECRET_NAME.search(name) or not value or value.startswith("@Microsoft.KeyVault("):
+            continue
+        if _identity_based_setting(name, value):
+            continue
+        yield f"app setting {name} holds a literal value"
+
+
+# Identity-based connections name the credential kind, not a credential (Functions: <connection>__credential).
+IDENTITY_CREDENTIALS = {"managedidentity", "workloadidentity"}
+# The parts of an Application Insights connection string; Microsoft documents none of them as a secret (the
+# instrumentation key only routes telemetry). A string with any other part (an account key) is judged a secret.
+APP_INSIGHTS_PARTS = {"instrumentationkey", "ingestionendpoint", "liveendpoint", "applicationid", "endpointsuffix"}
+
+
+def _identity_based_setting(name: str, value: str) -> bool:
+    if name.lower().endswith("__credential"):
+        return value.strip().lower() in IDENTITY_CREDENTIALS
+    if name == "APPLICATIONINSIGHTS_CONNECTION_STRING":
+        parts = [p.split("=", 1) for p in value.split(";") if p.strip()]
+        return bool(parts) and all(len(p) == 2 and p[0].strip().lower() in APP_INSIGHTS_PARTS for p in parts)
+    return False
 
 
 @_rule(
@@ -1137,6 +1181,148 @@ def storage_account_hardening(args: ResourceValidationArgs) -> Iterator[str]:
 def storage_account_cmk(args: ResourceValidationArgs) -> Iterator[str]:
     if str(get(args.props, "encryption", "keySource", default="")).lower() != "microsoft.keyvault":
         yield "the account uses Microsoft-managed keys"
+
+
+# --- network security groups, disk encryption sets, Easy Auth, public IPs ---------------------------------
+
+# Service tags and prefixes that mean "any address on the internet".
+_ANYWHERE = {"*", "internet", "any"}
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+
+
+def _from_anywhere(prefix: Any) -> bool:
+    text = str(prefix or "").strip()
+    if text.lower() in _ANYWHERE:
+        return True
+    try:
+        return ipaddress.ip_network(text, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def _port_ranges(rule: Mapping[str, Any]) -> list[tuple[int, int]]:
+    found = []
+    for text in [get(rule, "destinationPortRange"), *items(get(rule, "destinationPortRanges"))]:
+        if text is None:
+            continue
+        text = str(text).strip()
+        if text == "*":
+            found.append((0, 65535))
+            continue
+        low, _, high = text.partition("-")
+        try:
+            found.append((int(low), int(high or low)))
+        except ValueError:
+            found.append((0, 65535))
+    return found
+
+
+def _rules_of(args: ResourceValidationArgs) -> list[Mapping[str, Any]]:
+    if args.resource_type == SECURITY_RULE:
+        return [args.props]
+    return [r for r in items(args.props.get("securityRules")) if isinstance(r, Mapping)]
+
+
+@_rule(
+    name="azure-nsg-no-internet-admin-ports",
+    description="Network security groups never allow SSH or RDP from the whole internet.",
+    resource_types=(NSG, SECURITY_RULE),
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="critical",
+    anchor="CKV_AZURE_9, CKV_AZURE_10",
+    remediation="Limit the rule's sourceAddressPrefix(es) to your management network, or use Azure Bastion.",
+)
+def nsg_no_internet_admin_ports(args: ResourceValidationArgs) -> Iterator[str]:
+    for rule in _rules_of(args):
+        if get(rule, "direction") != "Inbound" or get(rule, "access") != "Allow":
+            continue
+        sources = [get(rule, "sourceAddressPrefix"), *items(get(rule, "sourceAddressPrefixes"))]
+        if not any(_from_anywhere(s) for s in sources if s is not None):
+            continue
+        for low, high in _port_ranges(rule):
+            for port, service in ADMIN_PORTS.items():
+                if low <= port <= high:
+                    yield f"rule {get(rule, 'name', default='?')} allows {service} ({port}) from the internet"
+
+
+@_rule(
+    name="azure-disk-encryption-set-cmk",
+    description="Disk encryption sets use a customer-managed key and follow its rotation automatically.",
+    resource_types=(DISK_ENCRYPTION_SET,),
+    concern="encryption",
+    level=MANDATORY,
+    severity="medium",
+    remediation="Set encryptionType: EncryptionAtRestWithCustomerKey (or with platform and customer keys), "
+    "activeKey.keyUrl, and rotationToLatestKeyVersionEnabled: true.",
+)
+def disk_encryption_set_cmk(args: ResourceValidationArgs) -> Iterator[str]:
+    kind = str(args.props.get("encryptionType") or "EncryptionAtRestWithCustomerKey")
+    if "CustomerKey" not in kind:
+        yield f"encryptionType is {kind}"
+    if not is_set(args.props, "activeKey", "keyUrl"):
+        yield "no active key"
+    if not is_true(args.props.get("rotationToLatestKeyVersionEnabled")):
+        yield "the set stays on one key version when the key rotates"
+
+
+@_rule(
+    name="azure-easy-auth-rejects-anonymous",
+    description="Easy Auth (Container Apps and Function Apps) rejects unauthenticated calls over HTTPS only.",
+    resource_types=(CONTAINER_APP_AUTH, WEB_APP_AUTH),
+    concern="least-privilege",
+    level=MANDATORY,
+    severity="high",
+    remediation="Set platform.enabled: true, globalValidation.unauthenticatedClientAction: Return401 and "
+    "httpSettings.requireHttps: true.",
+)
+def easy_auth_rejects_anonymous(args: ResourceValidationArgs) -> Iterator[str]:
+    if is_false(get(args.props, "platform", "enabled")):
+        yield "authentication is turned off"
+    action = get(args.props, "globalValidation", "unauthenticatedClientAction", default="AllowAnonymous")
+    if action not in ("Return401", "Return403", "RedirectToLoginPage"):
+        yield f"unauthenticatedClientAction is {action}"
+    if is_false(get(args.props, "httpSettings", "requireHttps")):
+        yield "tokens are accepted over plain HTTP"
+    aad = get(args.props, "identityProviders", "azureActiveDirectory", default={})
+    if (
+        is_true(get(aad, "enabled"))
+        and not items(get(aad, "validation", "defaultAuthorizationPolicy", "allowedPrincipals", "identities"))
+        and not items(get(aad, "validation", "defaultAuthorizationPolicy", "allowedApplications"))
+    ):
+        yield "Entra ID admits every identity of the tenant (no allowedPrincipals or allowedApplications)"
+
+
+@_rule(
+    name="azure-ml-workspace-managed-network",
+    description="Azure ML workspaces isolate compute in a managed VNet that allows only approved outbound, "
+    "without the v1 legacy mode; required in prod.",
+    resource_types=(ML_WORKSPACE,),
+    concern="network-exposure",
+    level=ADVISORY,
+    severity="high",
+    remediation="Set managedNetwork.isolationMode: AllowOnlyApprovedOutbound and v1LegacyMode: false.",
+)
+def ml_workspace_managed_network(args: ResourceValidationArgs) -> Iterator[str]:
+    mode = get(args.props, "managedNetwork", "isolationMode", default="Disabled")
+    if mode != "AllowOnlyApprovedOutbound":
+        yield f"managedNetwork.isolationMode is {mode}"
+    if is_true(args.props.get("v1LegacyMode")):
+        yield "v1LegacyMode is on"
+
+
+@_rule(
+    name="azure-public-ip-zone-redundant",
+    description="Standard public IP addresses are zone redundant; required in prod.",
+    resource_types=(PUBLIC_IP,),
+    concern="availability",
+    level=ADVISORY,
+    severity="medium",
+    remediation="Set zones: ['1', '2', '3'] on the Standard public IP.",
+)
+def public_ip_zone_redundant(args: ResourceValidationArgs) -> Iterator[str]:
+    if len(items(args.props.get("zones"))) < 2:
+        yield f"the address lives in {len(items(args.props.get('zones')))} zone(s)"
 
 
 RULES = collect(globals())

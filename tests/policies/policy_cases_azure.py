@@ -367,6 +367,37 @@ def role_assignment(n: str, role: str) -> az.authorization.RoleAssignment:
     )
 
 
+def nsg(n: str, *, source: str, ports: list[str]) -> az.network.NetworkSecurityGroup:
+    return az.network.NetworkSecurityGroup(
+        n,
+        resource_group_name=RG,
+        security_rules=[
+            {
+                "name": "inbound",
+                "priority": 100,
+                "direction": "Inbound",
+                "access": "Allow",
+                "protocol": "Tcp",
+                "source_address_prefix": source,
+                "source_port_range": "*",
+                "destination_address_prefix": "*",
+                "destination_port_ranges": ports,
+            }
+        ],
+    )
+
+
+def disk_encryption_set(n: str, **kw: Any) -> az.compute.DiskEncryptionSet:
+    return az.compute.DiskEncryptionSet(
+        n,
+        resource_group_name=RG,
+        identity={"type": "UserAssigned", "user_assigned_identities": [IDENTITY]},
+        encryption_type="EncryptionAtRestWithCustomerKey",
+        active_key={"key_url": KEY_URL, "source_vault": {"id": VAULT_ID}},
+        **{"rotation_to_latest_key_version_enabled": True, **kw},
+    )
+
+
 CASES: list[Case] = [
     # Container Apps
     bad(
@@ -603,6 +634,29 @@ CASES: list[Case] = [
     good("azure-waf-policy-prevention", waf_policy, "prevention"),
     bad("azure-app-gateway-zones", lambda n: app_gateway(n, zones=None), "zonal"),
     good("azure-app-gateway-zones", app_gateway, "three zones"),
+    bad(
+        "azure-app-gateway-no-public-frontend-prod",
+        lambda n: app_gateway(
+            n,
+            frontend_ip_configurations=[
+                {
+                    "name": "public",
+                    "public_ip_address": {"id": f"{RG_ID}/providers/Microsoft.Network/publicIPAddresses/p"},
+                }
+            ],
+        ),
+        "public frontend",
+    ),
+    good(
+        "azure-app-gateway-no-public-frontend-prod",
+        lambda n: app_gateway(
+            n,
+            frontend_ip_configurations=[
+                {"name": "private", "subnet": {"id": SUBNET_ID}, "private_ip_allocation_method": "Static"}
+            ],
+        ),
+        "private frontend",
+    ),
     # AKS
     bad("azure-aks-private-cluster", lambda n: aks(n, api_server_access_profile=None), "public API"),
     good("azure-aks-private-cluster", aks, "private"),
@@ -646,6 +700,39 @@ CASES: list[Case] = [
         "literal",
     ),
     good("azure-web-app-no-plain-secrets", web_app, "Key Vault reference"),
+    good(
+        "azure-web-app-no-plain-secrets",
+        lambda n: web_app(
+            n,
+            {
+                "app_settings": [
+                    {"name": "AzureWebJobsStorage__credential", "value": "managedidentity"},
+                    {
+                        "name": "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                        "value": "InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+                        "IngestionEndpoint=https://westeurope-5.in.applicationinsights.azure.com/",
+                    },
+                ]
+            },
+        ),
+        "identity-based storage and an Application Insights connection string",
+    ),
+    bad(
+        "azure-web-app-no-plain-secrets",
+        lambda n: web_app(
+            n,
+            {
+                "app_settings": [
+                    {"name": "AzureWebJobsStorage__credential", "value": "AccountKey=c2VjcmV0"},
+                    {
+                        "name": "APPLICATIONINSIGHTS_CONNECTION_STRING",
+                        "value": "InstrumentationKey=0;AccountKey=c2VjcmV0",
+                    },
+                ]
+            },
+        ),
+        "account key beside identity settings",
+    ),
     bad("azure-web-app-image-digest", lambda n: web_app(n, {"linux_fx_version": f"DOCKER|{ACR_TAGGED}"}), "tag"),
     good("azure-web-app-image-digest", web_app, "digest"),
     bad(
@@ -709,6 +796,75 @@ CASES: list[Case] = [
         "Microsoft-managed",
     ),
     good("azure-storage-account-cmk", storage, "CMK"),
+    # network security groups, disk encryption sets, Easy Auth, ML managed network, public IPs
+    bad(
+        "azure-nsg-no-internet-admin-ports",
+        lambda n: nsg(n, source="Internet", ports=["20-25"]),
+        "SSH from Internet in a port range",
+    ),
+    bad("azure-nsg-no-internet-admin-ports", lambda n: nsg(n, source="::/0", ports=["3389"]), "RDP from ::/0"),
+    good("azure-nsg-no-internet-admin-ports", lambda n: nsg(n, source="10.0.0.0/8", ports=["22"]), "SSH from 10/8"),
+    good("azure-nsg-no-internet-admin-ports", lambda n: nsg(n, source="Internet", ports=["443"]), "HTTPS"),
+    bad(
+        "azure-disk-encryption-set-cmk",
+        lambda n: disk_encryption_set(n, rotation_to_latest_key_version_enabled=False),
+        "pinned key version",
+    ),
+    good("azure-disk-encryption-set-cmk", disk_encryption_set, "CMK with rotation"),
+    bad(
+        "azure-easy-auth-rejects-anonymous",
+        lambda n: az.app.ContainerAppsAuthConfig(
+            n,
+            resource_group_name=RG,
+            container_app_name="churn",
+            auth_config_name="current",
+            platform={"enabled": True},
+            global_validation={"unauthenticated_client_action": "AllowAnonymous"},
+            identity_providers={"azure_active_directory": {"enabled": True, "registration": {"client_id": SUB}}},
+        ),
+        "anonymous, whole tenant",
+    ),
+    good(
+        "azure-easy-auth-rejects-anonymous",
+        lambda n: az.web.WebAppAuthSettingsV2(
+            n,
+            resource_group_name=RG,
+            name="churn",
+            platform={"enabled": True},
+            global_validation={"unauthenticated_client_action": "Return401"},
+            http_settings={"require_https": True},
+            identity_providers={
+                "azure_active_directory": {
+                    "enabled": True,
+                    "registration": {"client_id": SUB},
+                    "validation": {"default_authorization_policy": {"allowed_principals": {"identities": [SUB]}}},
+                }
+            },
+        ),
+        "401 for anonymous, listed principals",
+    ),
+    bad(
+        "azure-ml-workspace-managed-network",
+        lambda n: ml_workspace(n, managed_network={"isolation_mode": "AllowInternetOutbound"}, v1_legacy_mode=True),
+        "internet outbound, v1 legacy",
+    ),
+    good(
+        "azure-ml-workspace-managed-network",
+        lambda n: ml_workspace(n, managed_network={"isolation_mode": "AllowOnlyApprovedOutbound"}),
+        "approved outbound only",
+    ),
+    bad(
+        "azure-public-ip-zone-redundant",
+        lambda n: az.network.PublicIPAddress(n, resource_group_name=RG, sku={"name": "Standard"}, zones=["1"]),
+        "one zone",
+    ),
+    good(
+        "azure-public-ip-zone-redundant",
+        lambda n: az.network.PublicIPAddress(
+            n, resource_group_name=RG, sku={"name": "Standard"}, zones=["1", "2", "3"]
+        ),
+        "zones 1-3",
+    ),
     # stack joins
     bad("autoscaler-azure-vmss", lambda n: scaled(vmss, n, with_autoscale=False), "no autoscale"),
     good("autoscaler-azure-vmss", lambda n: scaled(vmss, n), "autoscale setting"),

@@ -19,6 +19,7 @@ TAGGED = "registry.example.com/ml/churn:1.4.2"
 GHCR_TAGGED = "ghcr.io/acme-ml/churn-serving:2.0"
 ECR_TAGGED = "123456789012.dkr.ecr.us-east-1.amazonaws.com/churn-serving:2.0"
 AR_TAGGED = "europe-west4-docker.pkg.dev/acme-ml-prod/serving/churn-serving:2.0"
+ACR_TAGGED = "churnml.azurecr.io/churn-serving:2.0"
 
 
 def canary(image: str) -> list[dict[str, Any]]:
@@ -269,6 +270,48 @@ MUTATIONS: list[Mutation] = [
         "gcp-cloud-run-image-digest",
         "gcp-vertex-model-image",
         "k8s-image-digest",
+    ),
+    # Azure prod: Container Apps (targets[0]) and Azure ML (targets[1])
+    m(
+        "Container Apps and Azure ML image by tag",
+        "azure-prod",
+        "service.image",
+        ACR_TAGGED,
+        "azure-container-app-image-digest",
+        "azure-ml-environment-image-digest",
+    ),
+    m(
+        "Azure ML logs kept 90 days in prod",
+        "azure-prod",
+        "targets[1].options.log_retention_days",
+        90,
+        "azure-log-analytics-retention",
+    ),
+    # Azure prod baseline for the VM Scale Set, Functions and AKS
+    m(
+        "VM Scale Set disks without a customer-managed key",
+        "azure-patterns-prod",
+        "targets[0].options.encryption",
+        "provider-managed",
+        "azure-vmss-disk-cmk",
+        stack_dir=EXTRA,
+    ),
+    m(
+        "Functions host storage without a customer-managed key",
+        "azure-patterns-prod",
+        "targets[1].options.encryption",
+        "provider-managed",
+        "azure-storage-account-cmk",
+        stack_dir=EXTRA,
+    ),
+    m(
+        "AKS workload and VM Scale Set image by tag",
+        "azure-patterns-prod",
+        "service.image",
+        ACR_TAGGED,
+        "k8s-image-digest",
+        "azure-vmss-image-digest",
+        stack_dir=EXTRA,
     ),
 ]
 

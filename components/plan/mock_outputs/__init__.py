@@ -1,3 +1,3 @@
 """Per-provider mock outputs and invokes for the offline planner; importing this registers them all."""
 
-from . import aws, gcp, kubernetes  # noqa: F401
+from . import aws, azure, gcp, kubernetes  # noqa: F401
