@@ -72,7 +72,8 @@ def run_server(
     timeout: float = 120.0,
 ) -> Iterator[Server]:
     """Start ``argv`` and time it until ``ready_path`` answers 200; stop it with SIGTERM afterwards."""
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), **(env or {})}
+    # gRPC only where a benchmark asks for it: its default port would collide between servers.
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), "GRPC_PORT": "0", **(env or {})}
     # A file, not a pipe: a chatty server (Flask logs every request) must never block on its log.
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()

@@ -38,7 +38,16 @@ CONCURRENCY = (1, 8, 32)
 PREDICT_PATH = "/v1/models/model:predict"
 READY_PATH = "/v2/health/ready"
 
-SERVER_LIBS = ["starlette", "uvicorn[standard]", "orjson", "pysimdjson", "prometheus-client", "numpy"]
+SERVER_LIBS = [
+    "starlette",
+    "uvicorn[standard]",
+    "orjson",
+    "pysimdjson",
+    "prometheus-client",
+    "numpy",
+    "grpcio",
+    "protobuf",
+]
 RUNTIME_PACKAGES = {
     "tensorflow": [*SERVER_LIBS, "tensorflow-cpu"],
     "litert": [*SERVER_LIBS, "ai-edge-litert"],

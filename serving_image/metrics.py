@@ -133,13 +133,13 @@ class Metrics:
             "1 once the model is loaded and warm, 0 while loading or draining.",
             registry=registry,
         )
-        self._request_children: dict[tuple[str, str, int], LoopHistogram] = {}
+        self._request_children: dict[tuple[str, str, int | str], LoopHistogram] = {}
 
     def measure_in_flight(self, read: Callable[[], float]) -> None:
         """Read the in-flight count at scrape time, so the request path takes no lock for it."""
         self.in_flight.set_function(read)
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+    def observe_request(self, route: str, method: str, status: int | str, seconds: float) -> None:
         key = (route, method, status)
         child = self._request_children.get(key)
         if child is None:

@@ -206,6 +206,8 @@ def start_server(args: list[str], env: dict[str, str], log_dir: Path, port: int 
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "HOST": "127.0.0.1",
             "SHUTDOWN_DELAY_SECONDS": "0",
+            # No gRPC unless a test asks for it: the default port would collide between servers.
+            "GRPC_PORT": "0",
             **env,
         }
     )
@@ -241,6 +243,7 @@ _PLATFORM_VARIABLES = frozenset(
         "SHUTDOWN_DELAY_SECONDS",
         "HOST",
         "PORT",
+        "GRPC_PORT",
     }
 )
 
@@ -323,3 +326,48 @@ def wait_ready(client: Any, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the in-process app did not become ready")
         time.sleep(0.01)
+
+
+class ThreadedServer:
+    """The real server (uvicorn, the gRPC front end and the drain) on free loopback ports, run in a thread of
+    this process, so a test can hand it a fake runtime. ``stop`` drains it as SIGTERM would."""
+
+    def __init__(self, tmp_path: Path, runtime: Runtime, env: dict[str, str] | None = None) -> None:
+        from serving_image.server import build_server
+
+        artifact = tmp_path / "model.tflite"
+        artifact.write_bytes(b"placeholder: the fake opener never reads it")
+        self.port, self.grpc_port = free_port(), free_port()
+        settings = load_settings(
+            {
+                "MODEL_DIR": str(artifact),
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "GRPC_PORT": str(self.grpc_port),
+                "SHUTDOWN_DELAY_SECONDS": "0",
+                "INLINE_INFERENCE_MAX_US": "0",
+                "LOG_LEVEL": "warning",
+                **(env or {}),
+            }
+        )
+        self.settings = settings
+        self.service = Service.create(settings, opener=lambda path, threads: runtime)
+        self.server = build_server(settings, self.service)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not (self.server.started and self.service.repository.ready and self.server.grpc is not None):
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise AssertionError("the threaded server did not become ready")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.begin_drain("test")
+            self.thread.join(30)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
