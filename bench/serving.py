@@ -47,6 +47,7 @@ SERVER_LIBS = [
     "numpy",
     "grpcio",
     "protobuf",
+    "pyyaml",
 ]
 RUNTIME_PACKAGES = {
     "tensorflow": [*SERVER_LIBS, "tensorflow-cpu"],

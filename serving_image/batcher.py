@@ -72,6 +72,7 @@ class Batcher:
         fixed_rows: bool = False,
         inline: bool = False,
         label: str = "model",
+        model: str = "model",
     ) -> None:
         self._run = run
         self._executor = executor
@@ -85,6 +86,7 @@ class Batcher:
         self._max_queue = max_queue_size
         self._request_timeout = request_timeout_s
         self._label = label
+        self.model = model
         self._in_flight = in_flight or (lambda: 0)
         self._queue: collections.deque[_Pending] = collections.deque()
         self._unanswered: collections.deque[_Pending] = collections.deque()  # queued or running, oldest first

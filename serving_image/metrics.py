@@ -133,7 +133,22 @@ class Metrics:
             "1 once the model is loaded and warm, 0 while loading or draining.",
             registry=registry,
         )
+        self.step_seconds = LoopHistograms(
+            "modelport_pipeline_step_duration_seconds",
+            "Time one pipeline step took, by pipeline, step and outcome (ok, error, timeout, cancelled).",
+            ["pipeline", "step", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
         self._request_children: dict[tuple[str, str, int | str], LoopHistogram] = {}
+        self._step_children: dict[tuple[str, str, str], LoopHistogram] = {}
+
+    def observe_step(self, pipeline: str, step: str, status: str, seconds: float) -> None:
+        key = (pipeline, step, status)
+        child = self._step_children.get(key)
+        if child is None:
+            child = self._step_children[key] = self.step_seconds.labels(*key)
+        child.observe(seconds)
 
     def measure_in_flight(self, read: Callable[[], float]) -> None:
         """Read the in-flight count at scrape time, so the request path takes no lock for it."""

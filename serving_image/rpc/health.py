@@ -33,7 +33,8 @@ class HealthServicer:
         self.service = service
 
     def _known(self, name: str) -> bool:
-        return name in SERVICES or name == self.service.repository.name
+        repository = self.service.repository
+        return name in SERVICES or name == repository.name or name in repository.models
 
     def _status(self) -> int:
         return _SERVING if self.service.repository.ready else _NOT_SERVING

@@ -42,7 +42,7 @@ class KServeServicer:
         signature = servable.signature(None)
         return v2.ModelMetadataResponse(
             name=servable.name,
-            versions=[str(v) for v in sorted(self.service.repository.servables)],
+            versions=[str(v) for v in self.service.repository.versions(servable.name)],
             platform=servable.runtime.platform,
             inputs=[v2_tensor_metadata(spec) for spec in signature.inputs.values()],
             outputs=[v2_tensor_metadata(spec) for spec in signature.outputs.values()],
@@ -53,7 +53,8 @@ class KServeServicer:
         signature = servable.signature(None)
         inputs = decode_v2_inputs(request, signature)
         wanted = [output.name for output in request.outputs] or None
-        outputs = await self.service.predictor.predict(servable, signature, inputs, wanted)
+        headers = dict(context.invocation_metadata() or ())
+        outputs = await self.service.predictor.predict(servable, signature, inputs, wanted, headers)
         response = v2.ModelInferResponse(model_name=servable.name, model_version=str(servable.version), id=request.id)
         # Raw contents answer raw requests (Triton's clients send and read them); typed answer typed.
         encode_v2_outputs(outputs, signature, response, raw=bool(request.raw_input_contents))

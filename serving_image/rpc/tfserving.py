@@ -45,7 +45,8 @@ class TFServingServicer:
             for name, proto in request.inputs.items()
         }
         wanted = list(request.output_filter) or None
-        outputs = await self.service.predictor.predict(servable, signature, inputs, wanted)
+        headers = dict(context.invocation_metadata() or ())
+        outputs = await self.service.predictor.predict(servable, signature, inputs, wanted, headers)
         response = tfs.PredictResponse()
         response.model_spec.name = servable.name
         response.model_spec.version.value = servable.version
@@ -71,7 +72,7 @@ class TFServingServicer:
         versions = (
             [repository.resolve(spec.name, version).version]
             if version is not None
-            else sorted(repository.servables, reverse=True)
+            else list(reversed(repository.versions(spec.name)))
         )
         return tfs.GetModelStatusResponse(
             model_version_status=[

@@ -332,11 +332,20 @@ class ThreadedServer:
     """The real server (uvicorn, the gRPC front end and the drain) on free loopback ports, run in a thread of
     this process, so a test can hand it a fake runtime. ``stop`` drains it as SIGTERM would."""
 
-    def __init__(self, tmp_path: Path, runtime: Runtime, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        runtime: Runtime | None,
+        env: dict[str, str] | None = None,
+        model_dir: Path | None = None,
+        opener: Any = None,
+    ) -> None:
+        """Serve ``runtime`` as the one model, or ``model_dir`` with ``opener`` (a real or fake one)."""
         from serving_image.server import build_server
 
-        artifact = tmp_path / "model.tflite"
-        artifact.write_bytes(b"placeholder: the fake opener never reads it")
+        artifact = model_dir or tmp_path / "model.tflite"
+        if model_dir is None:
+            artifact.write_bytes(b"placeholder: the fake opener never reads it")
         self.port, self.grpc_port = free_port(), free_port()
         settings = load_settings(
             {
@@ -351,7 +360,7 @@ class ThreadedServer:
             }
         )
         self.settings = settings
-        self.service = Service.create(settings, opener=lambda path, threads: runtime)
+        self.service = Service.create(settings, opener=opener or (lambda path, threads: runtime))
         self.server = build_server(settings, self.service)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -371,3 +380,43 @@ class ThreadedServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def fake_repository(root: Path, runtimes: dict[str, Runtime]) -> Any:
+    """A repository folder with one placeholder model per name, and the opener that serves ``runtimes`` for
+    them (by folder name)."""
+    for name in runtimes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / "model.tflite").write_bytes(b"placeholder: the fake opener never reads it")
+
+    def opener(path: Path, threads: int | None) -> Runtime:
+        return runtimes[path.parent.name]
+
+    return opener
+
+
+class TableRuntime(Runtime):
+    """A fake model over float32 rows: ``scores = x @ weights`` (input ``x`` [-1, n], output ``scores``).
+    ``calls`` records the rows of each call, so tests can see batching."""
+
+    platform = "fake"
+
+    def __init__(self, weights: np.ndarray, input_name: str = "x") -> None:
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.calls: list[int] = []
+        n, k = self.weights.shape
+        super().__init__(
+            {
+                "serving_default": Signature(
+                    "serving_default",
+                    {input_name: TensorSpec(input_name, np.dtype(np.float32), (None, n))},
+                    {"scores": TensorSpec("scores", np.dtype(np.float32), (None, k))},
+                )
+            }
+        )
+        self.input_name = input_name
+
+    def predict(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = inputs[self.input_name]
+        self.calls.append(len(x))
+        return {"scores": x @ self.weights}
