@@ -132,8 +132,25 @@ class ServingApp:
             lifespan=self._lifespan,
             exception_handlers={ServingError: _serving_error, HTTPException: _http_error, Exception: _internal_error},
         )
+        # Routes that serve the one default model without naming it in the path.
+        default_model_routes = {
+            route.path for route in routes if route.methods == {"POST"} and "{model}" not in route.path
+        }
+        repository = service.repository
+
+        def model_label(scope: Scope, template: str) -> str:
+            name = scope.get("path_params", {}).get("model")
+            if name is None:
+                return repository.name if template in default_model_routes else ""
+            return name if name in repository.models else ""
+
         self.asgi = ServingMiddleware(
-            self.starlette, service.metrics, service.settings.max_request_bytes, self.counts, HotRoutes(routes)
+            self.starlette,
+            service.metrics,
+            service.settings.max_request_bytes,
+            self.counts,
+            HotRoutes(routes),
+            model_label,
         )
 
     async def metrics(self, request: Request) -> Response:

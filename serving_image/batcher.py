@@ -87,6 +87,9 @@ class Batcher:
         self._request_timeout = request_timeout_s
         self._label = label
         self.model = model
+        self._queue_seconds = metrics.queue_seconds.labels(model)
+        self._inference_seconds = metrics.inference_seconds.labels(model)
+        self._batch_size = metrics.batch_size.labels(model)
         self._in_flight = in_flight or (lambda: 0)
         self._queue: collections.deque[_Pending] = collections.deque()
         self._unanswered: collections.deque[_Pending] = collections.deque()  # queued or running, oldest first
@@ -234,11 +237,11 @@ class Batcher:
         if not batch:
             return
         now = time.perf_counter()
-        queue_seconds = self._metrics.queue_seconds
+        queue_seconds = self._queue_seconds
         for pending in batch:
             queue_seconds.observe(now - pending.enqueued)
         rows = sum(p.rows for p in batch)
-        self._metrics.batch_size.observe(rows)
+        self._batch_size.observe(rows)
         if len(batch) == 1:
             inputs = batch[0].inputs
         else:
@@ -252,7 +255,7 @@ class Batcher:
             if len(batch) > 1 and any(value.shape[:1] != (rows,) for value in outputs.values()):
                 raise ServingError(f"the model returned outputs whose dimension 0 is not the batch of {rows} rows")
         except Exception as exc:
-            self._metrics.inference_seconds.observe(time.perf_counter() - started)
+            self._inference_seconds.observe(time.perf_counter() - started)
             if len(batch) > 1:
                 # One bad request must not fail its neighbours: rerun each alone so only the culprit errs.
                 for pending in batch:
@@ -262,7 +265,7 @@ class Batcher:
                 batch[0].future.set_exception(exc)
             return
         elapsed = time.perf_counter() - started
-        self._metrics.inference_seconds.observe(elapsed)
+        self._inference_seconds.observe(elapsed)
         self._recent_inference += 0.2 * (elapsed - self._recent_inference)
         if len(batch) == 1:
             if not batch[0].future.done():

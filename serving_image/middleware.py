@@ -4,6 +4,7 @@ metrics, and a count of accepted and answered requests that the SIGTERM drain re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,8 +46,10 @@ class ServingMiddleware:
         max_request_bytes: int,
         counts: RequestCounts,
         fast: FastRoutes | None = None,
+        model_label: Callable[[Scope, str], str] = lambda scope, route: "",
     ) -> None:
         self.app = app
+        self.model_label = model_label
         self.metrics = metrics
         self.max_bytes = max_request_bytes
         self.counts = counts
@@ -88,7 +91,9 @@ class ServingMiddleware:
                 counts.answered += 1
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(template, scope["method"], status, time.perf_counter() - started)
+            self.metrics.observe_request(
+                self.model_label(scope, template), "http", template, status, time.perf_counter() - started
+            )
 
     def _limited(self, receive: Receive) -> Receive:
         """Count body bytes as they arrive, for chunked bodies that declare no length."""

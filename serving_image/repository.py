@@ -84,6 +84,7 @@ class ModelRepository:
         self._latest: dict[str, Servable] = {}
         self.pipelines: dict[str, Any] = {}
         self.root: Path | None = None  # the repository folder, when MODEL_DIR is one
+        metrics.model_ready.labels(settings.model_name).set(0)
         self.load_seconds: float | None = None
 
     @property
@@ -151,6 +152,7 @@ class ModelRepository:
         except Exception as exc:
             self.state = State.FAILED
             self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ModelLoadError) else str(exc)
+            self._metrics.model_ready.labels(self.settings.model_name).set(0)
             raise
         settings = self.settings
         for model, versions in loaded.items():
@@ -195,15 +197,19 @@ class ModelRepository:
         # milliseconds at a time under load (p99 ×4 in bench/serving.py).
         gc.collect()
         gc.freeze()
+        if self.root is not None and settings.model_name not in self.models:
+            self._metrics.model_ready.remove(settings.model_name)  # the placeholder set before the names were known
         if self.state is State.LOADING:
             self.state = State.AVAILABLE
-            self._metrics.model_ready.set(1)
+            for model in self.models:
+                self._metrics.model_ready.labels(model).set(1)
 
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests keep being served until the server stops."""
         if self.state in (State.LOADING, State.AVAILABLE):
             self.state = State.UNLOADING
-        self._metrics.model_ready.set(0)
+        for model in self.models:
+            self._metrics.model_ready.labels(model).set(0)
 
     async def close(self) -> None:
         """Finish every queued request and stop the batchers."""

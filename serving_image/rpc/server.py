@@ -38,6 +38,15 @@ GRPC_CODES: dict[int, grpc.StatusCode] = {
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 
 
+def _model_of(request: Any, models: dict[str, Any]) -> str:
+    """The served model a call names (V2 ``model_name`` or ``name``, TF Serving ``model_spec.name``), or ""."""
+    name = getattr(request, "model_name", None)
+    if name is None:
+        spec = getattr(request, "model_spec", None)
+        name = spec.name if spec is not None else getattr(request, "name", "")
+    return name if name in models else ""
+
+
 def grpc_code(error: ServingError) -> grpc.StatusCode:
     return GRPC_CODES.get(error.status, grpc.StatusCode.UNKNOWN)
 
@@ -55,6 +64,7 @@ class GrpcFrontEnd:
     def _wrap(self, path: str, handler: Handler) -> Handler:
         counts = self.service.counts
         metrics = self.service.metrics
+        models = self.service.repository.models
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
@@ -80,7 +90,7 @@ class GrpcFrontEnd:
                 counts.finished += 1
                 if status != "CANCELLED":
                     counts.answered += 1
-                metrics.observe_request(path, "GRPC", status, time.perf_counter() - started)
+                metrics.observe_request(_model_of(request, models), "grpc", path, status, time.perf_counter() - started)
 
         return call
 

@@ -220,8 +220,8 @@ def test_grpc_and_http_share_one_batcher_and_the_metrics(
     assert sum(runtime.calls[-2:]) >= 3, runtime.calls  # gRPC and HTTP rows were batched together
     metrics = request(server.port, "GET", "/metrics").body.decode()
     assert (
-        'modelport_request_duration_seconds_count{method="GRPC",route="/inference.GRPCInferenceService/ModelInfer",'
-        'status="OK"} 3.0' in metrics
+        'modelport_request_duration_seconds_count{model="model",protocol="grpc",'
+        'route="/inference.GRPCInferenceService/ModelInfer",status="OK"} 3.0' in metrics
     ), metrics
 
 
