@@ -102,9 +102,7 @@ def recording_rules() -> list[dict[str, str]]:
     return [{"record": name, "expr": expr} for name, expr in rules]
 
 
-def alert_rules(
-    *, error_ratio: float = 0.05, p99_seconds: float = 1.0, for_minutes: int = 5
-) -> list[dict[str, Any]]:
+def alert_rules(*, error_ratio: float = 0.05, p99_seconds: float = 1.0, for_minutes: int = 5) -> list[dict[str, Any]]:
     request = "modelport_request_duration_seconds"
     window = "5m"
     p99 = f"histogram_quantile(0.99, sum by (model, le) (rate({request}_bucket{{{INFER_ROUTES}}}[{window}])))"
