@@ -48,6 +48,8 @@ SERVER_LIBS = [
     "grpcio",
     "protobuf",
     "pyyaml",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-grpc",
 ]
 RUNTIME_PACKAGES = {
     "tensorflow": [*SERVER_LIBS, "tensorflow-cpu"],

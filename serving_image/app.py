@@ -151,6 +151,7 @@ class ServingApp:
             self.counts,
             HotRoutes(routes),
             model_label,
+            service.tracing,
         )
 
     async def metrics(self, request: Request) -> Response:
@@ -178,6 +179,8 @@ class ServingApp:
             if not self._loader.done():
                 self._loader.cancel()
             self.service.executor.shutdown(wait=False, cancel_futures=True)
+            if self.service.tracing is not None:
+                self.service.tracing.shutdown()  # flush the spans still queued for export
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)

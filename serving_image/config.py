@@ -71,6 +71,7 @@ class Settings:
     vertex_predict_route: str | None = None
     download_dir: str = "/tmp/modelport-model"
     log_level: str = "info"
+    tracing: bool = False  # OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: export spans over OTLP
 
     @property
     def batching(self) -> bool:
@@ -201,6 +202,7 @@ def load_settings(
         vertex_predict_route=_route(env, "AIP_PREDICT_ROUTE"),
         download_dir=_set(env, "MODEL_DOWNLOAD_DIR") or "/tmp/modelport-model",
         log_level=_log_level(env),
+        tracing=bool(_set(env, "OTEL_EXPORTER_OTLP_ENDPOINT") or _set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
     )
 
 

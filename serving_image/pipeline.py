@@ -260,8 +260,10 @@ class Pipeline:
         timeout_s: float,
         predict: Callable[..., Awaitable[Arrays]],
         observe: StepObserver | None = None,
+        tracing: Any = None,
     ) -> None:
         self.name = name
+        self._tracing = tracing
         self.inputs = inputs
         self.outputs = outputs
         self.levels = levels
@@ -339,6 +341,9 @@ class Pipeline:
         started = time.perf_counter()
         status = "ok"
         label = step.name
+        traced = self._tracing.start_step(self.name, step.name) if self._tracing is not None else None
+        if traced is not None:
+            headers = {**(headers or {}), "traceparent": traced[2]}  # handlers that call out pass it on
         try:
             case, body = self._case(step, tensors)
             if case:
@@ -368,6 +373,8 @@ class Pipeline:
         finally:
             if self._observe is not None:
                 self._observe(self.name, step.name, status, time.perf_counter() - started)
+            if traced is not None:
+                self._tracing.end_step(traced, status)
         for output in step.outputs:
             tensors[f"{step.name}.{output}"] = results[output]
 
@@ -545,6 +552,7 @@ def load_pipelines(
     predict: Callable[..., Awaitable[Arrays]],
     default_timeout_s: float,
     observe: StepObserver | None = None,
+    tracing: Any = None,
 ) -> list[Pipeline]:
     """Parse, bind and check every pipeline of ``root/pipeline.yaml``."""
     import yaml
@@ -604,5 +612,5 @@ def load_pipelines(
         if not outputs:
             raise PipelineError(f"{where}.outputs must declare at least one output")
         timeout = _timeout(raw.get("timeout_ms"), f"{where}.timeout_ms") or default_timeout_s
-        pipelines.append(Pipeline(str(name), inputs, outputs, levels, timeout, predict, observe))
+        pipelines.append(Pipeline(str(name), inputs, outputs, levels, timeout, predict, observe, tracing))
     return pipelines

@@ -70,8 +70,10 @@ class ModelRepository:
         downloader: Downloader = download_gcs,
         in_flight: Callable[[], int] | None = None,
         opener: Callable[[Path, int | None], Runtime] = open_runtime,
+        tracing: Any = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing
         self._metrics = metrics
         self._executor = executor
         self._downloader = downloader
@@ -174,6 +176,7 @@ class ModelRepository:
                         inline=name in inline,
                         label=f"{model}-{version}-{name}",
                         model=model,
+                        tracing=self.tracing,
                     )
                     batcher.start()
                     servable.batchers[name] = batcher
@@ -230,6 +233,7 @@ class ModelRepository:
             predict_model,
             self.settings.request_timeout_s,
             self._metrics.observe_step,
+            self.tracing,
         )
         for pipeline in pipelines:
             servable = Servable(pipeline.name, 1, pipeline.runtime, "serving_default", pipeline=pipeline)

@@ -36,6 +36,8 @@ GRPC_CODES: dict[int, grpc.StatusCode] = {
 }
 
 Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+# Codes that are the caller's doing: the span is not marked as a server error.
+_CLIENT_SIDE = frozenset({"OK", "CANCELLED", "INVALID_ARGUMENT", "NOT_FOUND", "RESOURCE_EXHAUSTED"})
 
 
 def _model_of(request: Any, models: dict[str, Any]) -> str:
@@ -65,11 +67,21 @@ class GrpcFrontEnd:
         counts = self.service.counts
         metrics = self.service.metrics
         models = self.service.repository.models
+        tracing = self.service.tracing
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             counts.accepted += 1
             status = "OK"
+            span = None
+            if tracing is not None:
+                metadata = context.invocation_metadata() or ()
+                span = tracing.start_server_span(
+                    path.lstrip("/"),
+                    {key: value for key, value in metadata if key in ("traceparent", "tracestate")},
+                    {"rpc.system": "grpc", "rpc.method": path},
+                )
+                context.set_trailing_metadata((("traceparent", tracing.traceparent(span)),))
             try:
                 return await handler(request, context)
             except ServingError as exc:
@@ -90,7 +102,12 @@ class GrpcFrontEnd:
                 counts.finished += 1
                 if status != "CANCELLED":
                     counts.answered += 1
-                metrics.observe_request(_model_of(request, models), "grpc", path, status, time.perf_counter() - started)
+                model = _model_of(request, models)
+                metrics.observe_request(model, "grpc", path, status, time.perf_counter() - started)
+                if span is not None:
+                    span[0].set_attribute("rpc.grpc.status_code", status)
+                    span[0].set_attribute("modelport.model", model)
+                    tracing.end_server_span(span, status, status not in _CLIENT_SIDE)
 
         return call
 

@@ -339,6 +339,7 @@ class ThreadedServer:
         env: dict[str, str] | None = None,
         model_dir: Path | None = None,
         opener: Any = None,
+        tracing: Any = None,
     ) -> None:
         """Serve ``runtime`` as the one model, or ``model_dir`` with ``opener`` (a real or fake one)."""
         from serving_image.server import build_server
@@ -360,7 +361,7 @@ class ThreadedServer:
             }
         )
         self.settings = settings
-        self.service = Service.create(settings, opener=opener or (lambda path, threads: runtime))
+        self.service = Service.create(settings, opener=opener or (lambda path, threads: runtime), tracing=tracing)
         self.server = build_server(settings, self.service)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
