@@ -106,6 +106,7 @@ def load(
     warmup: float,
     headers: Sequence[str] = (),
     content_type: str = "application/json",
+    method: str = "POST",
 ) -> dict[str, float]:
     """Run the load generator in its own process and return its JSON result."""
     command = [
@@ -125,6 +126,8 @@ def load(
         str(warmup),
         "--content-type",
         content_type,
+        "--method",
+        method,
         *(item for header in headers for item in ("--header", header)),
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=duration + warmup + 120)

@@ -142,8 +142,8 @@ class Batcher:
             time.perf_counter(),
             loop.time() + self._request_timeout,
         )
-        if self._tracing is not None:
-            pending.trace = (self._tracing.current(), time.time_ns())
+        if self._tracing is not None and (context := self._tracing.current()) is not None:
+            pending.trace = (context, time.time_ns())
         self._queue.append(pending)
         self._queued_rows += rows
         self._unanswered.append(pending)

@@ -104,7 +104,10 @@ class Tracing:
 
     @staticmethod
     def current() -> Any:
-        return otel_context.get_current()
+        """The current context when its span records (is sampled), else ``None``: a request the sampler
+        dropped adds no queue or batch spans (``OTEL_TRACES_SAMPLER``, e.g. ``parentbased_traceidratio``)."""
+        context = otel_context.get_current()
+        return context if trace.get_current_span(context).is_recording() else None
 
     def record_batch(
         self,
