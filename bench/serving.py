@@ -33,8 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _serving_models import BenchModel, build  # noqa: E402
 import _serving_features  # noqa: E402
+from _serving_models import BenchModel, build  # noqa: E402
 from _serving_procs import HERE, free_port, installed_mb, load, run_server  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
