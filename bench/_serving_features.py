@@ -200,7 +200,7 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float, co
                     "bare model (again)",
                     load(port, "/v1/models/mlp:predict", model.body, concurrency, duration, warmup),
                 )
-            # Tracing on: every request exported to the local collector stub.
+            # Tracing on: every request exported to the local collector stub; then one in ten sampled.
             port = free_port()
             argv, env = _server(
                 artifact,
@@ -214,6 +214,15 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float, co
                 record(
                     runtime,
                     "tracing on (OTLP to a local stub)",
+                    load(port, "/v1/models/model:predict", model.body, concurrency, duration, warmup),
+                )
+            port = free_port()
+            sampled = {**env, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
+            argv, _ = _server(artifact, port)
+            with run_server(f"{runtime} traced 10%", argv, READY_PATH, port, sampled):
+                record(
+                    runtime,
+                    "tracing on, 10 % sampled",
                     load(port, "/v1/models/model:predict", model.body, concurrency, duration, warmup),
                 )
     finally:
@@ -244,6 +253,12 @@ def report(rows: list[dict], load_before: float) -> None:
                 f"{runtime}: three-step pipeline / bare model (≥ 80 %)",
                 rps(runtime, "pipeline pre+model+post") / bare,
                 0.8,
+                "%",
+            ),
+            (
+                f"{runtime}: tracing on, 10 % sampled / off (≥ 85 %)",
+                rps(runtime, "tracing on, 10 % sampled") / http,
+                0.85,
                 "%",
             ),
             (

@@ -139,6 +139,7 @@ class Body:
     version: int | None = None
     signature: str | None = None
     servable: Any = None
+    signature_spec: Signature | None = None
     handler: Callable[..., Any] | None = None
     wants_headers: bool = False
     is_async: bool = False
@@ -153,6 +154,9 @@ class Step:
     default: str | None = None
     weights: dict[str, float] | None = None
     needs: set[str] = field(default_factory=set)  # tensors read by any case (and the switch)
+    # Filled once the cases are bound: the one body of a plain step, and (output, tensor key) pairs.
+    plain: Body | None = None
+    keys: tuple[tuple[str, str], ...] = ()
 
     @property
     def outputs(self) -> list[str]:
@@ -345,12 +349,17 @@ class Pipeline:
         if traced is not None:
             headers = {**(headers or {}), "traceparent": traced[2]}  # handlers that call out pass it on
         try:
-            case, body = self._case(step, tensors)
-            if case:
+            body = step.plain
+            if body is None:
+                case, body = self._case(step, tensors)
                 label = f"{step.name}.{case}"
             arguments = {key: tensors[source] for key, source in body.inputs.items()}
-            call = self._call(body, arguments, headers, label)
-            results = await (asyncio.wait_for(call, step.timeout_s) if step.timeout_s is not None else call)
+            if step.timeout_s is not None:
+                results = await asyncio.wait_for(self._call(body, arguments, headers), step.timeout_s)
+            elif body.kind == "handler" and not body.is_async:
+                results = self._handle(body, body.handler(**arguments, **self._extra(body, headers)))  # type: ignore[misc]
+            else:
+                results = await self._call(body, arguments, headers)
         except asyncio.TimeoutError:
             status = "timeout"
             assert step.timeout_s is not None
@@ -375,23 +384,24 @@ class Pipeline:
                 self._observe(self.name, step.name, status, time.perf_counter() - started)
             if traced is not None:
                 self._tracing.end_step(traced, status)
-        for output in step.outputs:
-            tensors[f"{step.name}.{output}"] = results[output]
+        for output, key in step.keys:
+            tensors[key] = results[output]
 
-    async def _call(
-        self, body: Body, arguments: dict[str, np.ndarray], headers: Mapping[str, str] | None, label: str
-    ) -> Arrays:
+    @staticmethod
+    def _extra(body: Body, headers: Mapping[str, str] | None) -> dict[str, Any]:
+        return {"headers": dict(headers or {})} if body.wants_headers else {}
+
+    async def _call(self, body: Body, arguments: dict[str, np.ndarray], headers: Mapping[str, str] | None) -> Arrays:
         if body.kind == "model":
-            servable = body.servable
-            signature = servable.signature(body.signature)
-            return await self._predict(servable, signature, arguments)
+            return await self._predict(body.servable, body.signature_spec, arguments)
         assert body.handler is not None
-        kwargs: dict[str, Any] = dict(arguments)
-        if body.wants_headers:
-            kwargs["headers"] = dict(headers or {})
-        returned = body.handler(**kwargs)
+        returned = body.handler(**arguments, **self._extra(body, headers))
         if body.is_async:
             returned = await returned
+        return self._handle(body, returned)
+
+    @staticmethod
+    def _handle(body: Body, returned: Any) -> Arrays:
         if not isinstance(returned, Mapping):
             raise TypeError(
                 f"the handler must return a mapping of {body.outputs} to arrays, not {type(returned).__name__}"
@@ -465,6 +475,7 @@ def _bind(body: Body, root: Path, lookup: _Lookup, models: Sequence[str], where:
             )
         signature = signatures[name]
         body.signature = name
+        body.signature_spec = signature
         body.servable = servable
         for key in body.inputs:
             if key not in signature.inputs:
@@ -598,6 +609,9 @@ def load_pipelines(
                             f" but the other cases give {first}; every case must give the same outputs"
                         )
         levels = _order(name, steps, inputs)
+        for step in steps:
+            step.plain = step.cases.get("")
+            step.keys = tuple((output, f"{step.name}.{output}") for output in step.outputs)
         outputs: dict[str, tuple[str, TensorSpec]] = {}
         for key, value in _mapping(raw.get("outputs"), f"{where}.outputs").items():
             spec = _spec(key, value, f"{where}.outputs.{key}")
