@@ -20,7 +20,7 @@ from serving_image.errors import ModelLoadError
 from serving_image.rpc.protos import open_inference_pb2, open_inference_service_pb2_grpc
 from serving_image.service import Service
 
-from .serving_helpers import ROOT, TableRuntime, ThreadedServer, fake_repository, request
+from .serving_helpers import ROOT, TableRuntime, ThreadedServer, fake_repository, free_port, request
 
 EXAMPLE = ROOT / "serving_image" / "examples" / "iris_pipeline"
 
@@ -336,3 +336,14 @@ def test_the_shipped_example_end_to_end(tmp_path: Path, models: dict[str, Path])
             raw = reply.raw_output_contents[labels["label"][1]]
             first = int.from_bytes(raw[:4], "little")
             assert raw[4 : 4 + first].decode() == predictions[0]["label"]
+
+
+def test_a_bad_pipeline_file_makes_the_server_process_exit_1_naming_the_step(tmp_path: Path, server: object) -> None:
+    (tmp_path / "pipeline.yaml").write_text(
+        "pipelines:\n  p:\n    inputs: {x: {dtype: float32}}\n    outputs: {y: {from: m.y, dtype: float32}}\n"
+        "    steps:\n      - {name: m, model: ghost}\n"
+    )
+    port = free_port()
+    process = server([], {"PORT": str(port), "MODEL_DIR": str(tmp_path)})  # type: ignore[operator]
+    assert process.process.wait(60) == 1
+    assert "pipeline.yaml: pipelines.p.steps[m].model: unknown model 'ghost'" in process.output()
