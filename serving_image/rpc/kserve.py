@@ -53,7 +53,8 @@ class KServeServicer:
         signature = servable.signature(None)
         inputs = decode_v2_inputs(request, signature)
         wanted = [output.name for output in request.outputs] or None
-        headers = dict(context.invocation_metadata() or ())
+        # Only pipeline handlers read headers: plain models skip building the mapping.
+        headers = dict(context.invocation_metadata() or ()) if servable.pipeline is not None else None
         outputs = await self.service.predictor.predict(servable, signature, inputs, wanted, headers)
         response = v2.ModelInferResponse(model_name=servable.name, model_version=str(servable.version), id=request.id)
         # Raw contents answer raw requests (Triton's clients send and read them); typed answer typed.

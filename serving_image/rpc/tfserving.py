@@ -45,7 +45,8 @@ class TFServingServicer:
             for name, proto in request.inputs.items()
         }
         wanted = list(request.output_filter) or None
-        headers = dict(context.invocation_metadata() or ())
+        # Only pipeline handlers read headers: plain models skip building the mapping.
+        headers = dict(context.invocation_metadata() or ()) if servable.pipeline is not None else None
         outputs = await self.service.predictor.predict(servable, signature, inputs, wanted, headers)
         response = tfs.PredictResponse()
         response.model_spec.name = servable.name

@@ -368,7 +368,12 @@ class ThreadedServer:
     def __enter__(self) -> ThreadedServer:
         self.thread.start()
         deadline = time.monotonic() + 30
-        while not (self.server.started and self.service.repository.ready and self.server.grpc is not None):
+        while not (
+            self.server.started
+            and self.service.repository.ready
+            and self.server.grpc is not None
+            and self.server.grpc.port is not None  # bound and serving
+        ):
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise AssertionError("the threaded server did not become ready")
             time.sleep(0.01)
