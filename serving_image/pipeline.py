@@ -157,6 +157,7 @@ class Step:
     # Filled once the cases are bound: the one body of a plain step, and (output, tensor key) pairs.
     plain: Body | None = None
     keys: tuple[tuple[str, str], ...] = ()
+    models: tuple[str, ...] = ()  # the models its cases use
 
     @property
     def outputs(self) -> list[str]:
@@ -274,6 +275,13 @@ class Pipeline:
         self.timeout_s = timeout_s
         self._predict = predict
         self._observe = observe
+        # Which models each call may still reach, for the batchers' "is company coming?" test: a call that is
+        # past a model's step (or never uses the model) will not join that model's batch.
+        self.models = frozenset(
+            body.model for level in levels for step in level for body in step.cases.values() if body.kind == "model"
+        )
+        self.active = 0
+        self.past: dict[str, int] = dict.fromkeys(self.models, 0)
         self.runtime = _PipelineRuntime(
             {
                 "serving_default": Signature(
@@ -293,12 +301,18 @@ class Pipeline:
         assert task is not None
         expired = []
         timer = asyncio.get_running_loop().call_later(self.timeout_s, lambda: (expired.append(1), task.cancel()))
+        self.active += 1
+        passed: list[str] = []
         try:
             for level in self.levels:
                 if len(level) == 1:
                     await self._run_step(level[0], tensors, headers)
                 else:
                     await asyncio.gather(*(self._run_step(step, tensors, headers) for step in level))
+                for step in level:
+                    for model in step.models:
+                        self.past[model] += 1
+                        passed.append(model)
         except asyncio.CancelledError:
             if expired:
                 if hasattr(task, "uncancel"):  # Python 3.11+: this cancellation is handled here
@@ -309,7 +323,16 @@ class Pipeline:
             raise
         finally:
             timer.cancel()
+            self.active -= 1
+            for model in passed:
+                self.past[model] -= 1
         return {name: tensors[source] for name, (source, _) in self.outputs.items()}
+
+    def elsewhere(self, model: str) -> int:
+        """Calls in flight that will not reach ``model`` any more."""
+        if model in self.models:
+            return self.past[model]
+        return self.active
 
     def _case(self, step: Step, tensors: Mapping[str, np.ndarray]) -> tuple[str, Body]:
         if step.weights is not None:
@@ -612,6 +635,7 @@ def load_pipelines(
         for step in steps:
             step.plain = step.cases.get("")
             step.keys = tuple((output, f"{step.name}.{output}") for output in step.outputs)
+            step.models = tuple(sorted({b.model for b in step.cases.values() if b.kind == "model" and b.model}))
         outputs: dict[str, tuple[str, TensorSpec]] = {}
         for key, value in _mapping(raw.get("outputs"), f"{where}.outputs").items():
             spec = _spec(key, value, f"{where}.outputs.{key}")

@@ -170,7 +170,7 @@ class ModelRepository:
                         timeout_s=settings.batch_timeout_ms / 1000.0,
                         max_queue_size=settings.max_queue_size,
                         request_timeout_s=settings.request_timeout_s,
-                        in_flight=self.in_flight,
+                        in_flight=self._in_flight_for(model),
                         stackable=signature.batchable,
                         fixed_rows=signature.fixed_rows,
                         inline=name in inline,
@@ -221,6 +221,21 @@ class ModelRepository:
             for servable in versions.values():
                 for batcher in servable.batchers.values():
                     await batcher.close()
+
+    def _in_flight_for(self, model: str) -> Callable[[], int] | None:
+        """The requests in the server that may still join ``model``'s batches: all of them, less the pipeline
+        calls that are past the model's step or never use it."""
+        total = self.in_flight
+        if total is None:
+            return None
+        pipelines = self.pipelines
+
+        def in_flight() -> int:
+            if not pipelines:
+                return total()
+            return total() - sum(pipeline.elsewhere(model) for pipeline in pipelines.values())
+
+        return in_flight
 
     def _load_pipelines(self, root: Path) -> None:
         from .pipeline import load_pipelines

@@ -347,3 +347,29 @@ def test_a_bad_pipeline_file_makes_the_server_process_exit_1_naming_the_step(tmp
     process = server([], {"PORT": str(port), "MODEL_DIR": str(tmp_path)})  # type: ignore[operator]
     assert process.process.wait(60) == 1
     assert "pipeline.yaml: pipelines.p.steps[m].model: unknown model 'ghost'" in process.output()
+
+
+def test_a_models_batcher_does_not_wait_for_pipeline_calls_that_will_not_reach_it(tmp_path: Path) -> None:
+    """Batchers wait for company while requests are in flight; a pipeline call past a model's step, or one that
+    never uses the model, is not coming."""
+    only_chain = PIPELINES.split("  fan:")[0]
+    opener, _ = write_repository(tmp_path, only_chain)
+    in_flight = [10]
+    settings = load_settings({"MODEL_DIR": str(tmp_path), "GRPC_PORT": "0"})
+    service = Service.create(settings, opener=opener)
+    service.repository.in_flight = lambda: in_flight[0]
+
+    async def check() -> tuple[int, int, int, int]:
+        repository = service.repository
+        await repository.load()
+        try:
+            chain = repository.pipelines["chain"]
+            ident, swap = repository._in_flight_for("ident"), repository._in_flight_for("swap")
+            assert ident is not None and swap is not None
+            before = (ident(), swap())
+            chain.active, chain.past["ident"] = 4, 3  # 4 chain calls running, 3 of them past the model
+            return (*before, ident(), swap())
+        finally:
+            await repository.close()
+
+    assert asyncio.run(check()) == (10, 10, 7, 6)
