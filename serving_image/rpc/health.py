@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 
 from ..errors import NotFound
+from ..repository import State
 from ..service import Service
 from .protos import health_pb2
 
@@ -54,4 +55,6 @@ class HealthServicer:
             if status != last:
                 yield health_pb2.HealthCheckResponse(status=status)
                 last = status
+            if self.service.repository.state is State.UNLOADING:
+                return  # draining: NOT_SERVING was sent; an open stream must not hold the drain
             await asyncio.sleep(_WATCH_INTERVAL_S)
