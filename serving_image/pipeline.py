@@ -377,10 +377,13 @@ class Pipeline:
                 case, body = self._case(step, tensors)
                 label = f"{step.name}.{case}"
             arguments = {key: tensors[source] for key, source in body.inputs.items()}
-            if step.timeout_s is not None:
-                results = await asyncio.wait_for(self._call(body, arguments, headers), step.timeout_s)
-            elif body.kind == "handler" and not body.is_async:
+            if body.kind == "handler" and not body.is_async:
+                # A plain function runs on the loop and cannot be interrupted: it is judged when it returns.
                 results = self._handle(body, body.handler(**arguments, **self._extra(body, headers)))  # type: ignore[misc]
+                if step.timeout_s is not None and time.perf_counter() - started > step.timeout_s:
+                    raise asyncio.TimeoutError
+            elif step.timeout_s is not None:
+                results = await asyncio.wait_for(self._call(body, arguments, headers), step.timeout_s)
             else:
                 results = await self._call(body, arguments, headers)
         except asyncio.TimeoutError:

@@ -48,6 +48,11 @@ HANDLERS = {
         async def slow(x):
             await asyncio.sleep(1.0)
             return {"y": x}
+
+        def slow_plain(x):
+            import time
+            time.sleep(0.12)
+            return {"y": x}
     """,
 }
 
@@ -102,6 +107,12 @@ pipelines:
       y: {from: wait.y, dtype: float32, shape: [-1, 2]}
     steps:
       - {name: wait, handler: "prep:slow", inputs: {x: x}, outputs: [y], timeout_ms: 50}
+  slow_plain_step:
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs:
+      y: {from: wait.y, dtype: float32, shape: [-1, 2]}
+    steps:
+      - {name: wait, handler: "prep:slow_plain", inputs: {x: x}, outputs: [y], timeout_ms: 50}
   slow_call:
     timeout_ms: 80
     inputs: {x: {dtype: float32, shape: [-1, 2]}}
@@ -220,6 +231,8 @@ def test_step_timeout_and_pipeline_deadline(served: tuple[ThreadedServer, dict[s
     assert step.status == 504 and step.json()["error"] == (
         "pipeline 'slow_step' step 'wait': no answer within its 50 ms timeout"
     )
+    plain = predict(server, "slow_plain_step", [[1.0, 2.0]])
+    assert plain.status == 504 and "step 'wait': no answer within its 50 ms timeout" in plain.json()["error"]
     call = predict(server, "slow_call", [[1.0, 2.0]])
     assert call.status == 504 and call.json()["error"] == "pipeline 'slow_call': no answer within its 80 ms deadline"
     assert predict(server, "chain", [[1.0, 2.0]]).status == 200
