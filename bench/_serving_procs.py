@@ -72,7 +72,8 @@ def run_server(
     timeout: float = 120.0,
 ) -> Iterator[Server]:
     """Start ``argv`` and time it until ``ready_path`` answers 200; stop it with SIGTERM afterwards."""
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), **(env or {})}
+    # gRPC only where a benchmark asks for it: its default port would collide between servers.
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), "GRPC_PORT": "0", **(env or {})}
     # A file, not a pipe: a chatty server (Flask logs every request) must never block on its log.
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()
@@ -105,6 +106,7 @@ def load(
     warmup: float,
     headers: Sequence[str] = (),
     content_type: str = "application/json",
+    method: str = "POST",
 ) -> dict[str, float]:
     """Run the load generator in its own process and return its JSON result."""
     command = [
@@ -124,6 +126,8 @@ def load(
         str(warmup),
         "--content-type",
         content_type,
+        "--method",
+        method,
         *(item for header in headers for item in ("--header", header)),
     ]
     output = subprocess.run(command, check=True, capture_output=True, text=True, timeout=duration + warmup + 120)

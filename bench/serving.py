@@ -5,7 +5,9 @@ For a small MLP and MobileNetV2 (weights=None), at concurrency 1, 8 and 32, in o
   - the runtime called in-process, batched and unbatched (the limit);
   - an HTTP echo route on the same uvicorn/Starlette stack (the HTTP ceiling);
   - a naive Flask server with one model call per request, as deployment tutorials write it;
-  - this server with batching off and on, with the TensorFlow and the LiteRT runtime.
+  - this server with batching off and on, with the TensorFlow and the LiteRT runtime;
+  - on the MLP at c=32: gRPC V2 binary against HTTP JSON on one server, a three-step pipeline against the bare
+    model, and tracing on (OTLP to a local stub) against off (bench/_serving_features.py).
 
 Load comes from bench/_serving_load.py, a closed-loop raw-socket HTTP/1.1 client in its own process.
 Every run is bounded in time; the whole benchmark takes about 5 minutes on 2 cores (``--quick``: ~2).
@@ -31,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import _serving_features  # noqa: E402
 from _serving_models import BenchModel, build  # noqa: E402
 from _serving_procs import HERE, free_port, installed_mb, load, run_server  # noqa: E402
 
@@ -38,7 +41,19 @@ CONCURRENCY = (1, 8, 32)
 PREDICT_PATH = "/v1/models/model:predict"
 READY_PATH = "/v2/health/ready"
 
-SERVER_LIBS = ["starlette", "uvicorn[standard]", "orjson", "pysimdjson", "prometheus-client", "numpy"]
+SERVER_LIBS = [
+    "starlette",
+    "uvicorn[standard]",
+    "orjson",
+    "pysimdjson",
+    "prometheus-client",
+    "numpy",
+    "grpcio",
+    "protobuf",
+    "pyyaml",
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-grpc",
+]
 RUNTIME_PACKAGES = {
     "tensorflow": [*SERVER_LIBS, "tensorflow-cpu"],
     "litert": [*SERVER_LIBS, "ai-edge-litert"],
@@ -305,6 +320,11 @@ def main() -> None:
         help="instead of the main tables, sweep MAX_BATCH_SIZE and BATCH_TIMEOUT_MS (about 8 minutes)",
     )
     parser.add_argument("--models", default="mlp,mobilenet_v2")
+    parser.add_argument(
+        "--features-only",
+        action="store_true",
+        help="only the gRPC, pipeline and tracing figures (MLP, c=32; about 3 minutes, --quick about 1)",
+    )
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     duration, warmup = (1.0, 0.3) if args.quick else (3.0, 0.5)
@@ -316,6 +336,9 @@ def main() -> None:
         results: dict[str, dict[str, object]] = {}
         if args.sweep:
             sweep(models, duration, warmup)
+        elif args.features_only:
+            mlp = next(m for m in models if m.name == "mlp")
+            _serving_features.report(_serving_features.measure(mlp, Path(tmp), duration, warmup), load_at_start)
         else:
             sizes = {key: installed_mb(packages) for key, packages in RUNTIME_PACKAGES.items()}
             results = {m.name: measure_model(m, duration, warmup, sizes) for m in models}
@@ -327,6 +350,12 @@ def main() -> None:
             for model in models:
                 print_tables(model.name, results[model.name])
             print_ratios(results)
+            mlp = next((m for m in models if m.name == "mlp"), None)
+            if mlp is not None:
+                features_load = os.getloadavg()[0]
+                rows = _serving_features.measure(mlp, Path(tmp), duration, warmup)
+                results["features"] = {"rows": rows}
+                _serving_features.report(rows, features_load)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")

@@ -1,4 +1,5 @@
-"""modelport's serving image: one HTTP server that speaks TF Serving, KServe V2, SageMaker and Vertex AI
-for a TensorFlow SavedModel or a LiteRT model, with adaptive batching. Run ``python -m serving_image``."""
+"""modelport's serving image: one server that speaks TF Serving and KServe V2 (REST and gRPC), SageMaker and
+Vertex AI for TensorFlow SavedModels and LiteRT models, one or a repository of several with fused pipelines,
+with adaptive batching, one metric schema and OpenTelemetry tracing. Run ``python -m serving_image``."""
 
 __version__ = "0.1.0"

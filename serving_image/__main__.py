@@ -26,6 +26,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--model-name", help="name in URLs such as /v1/models/NAME (default: MODEL_NAME or 'model')")
     parser.add_argument("--port", type=int, help="port (default: the platform's port variable, else 8080)")
+    parser.add_argument("--grpc-port", type=int, help="gRPC port (default: GRPC_PORT or 8081; 0 turns gRPC off)")
     parser.add_argument("--host", help="address to bind (default: HOST or 0.0.0.0)")
     return parser.parse_args(argv)
 
@@ -33,7 +34,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        settings = load_settings(model_dir=args.model_dir, model_name=args.model_name, port=args.port, host=args.host)
+        settings = load_settings(
+            model_dir=args.model_dir,
+            model_name=args.model_name,
+            port=args.port,
+            host=args.host,
+            grpc_port=args.grpc_port,
+        )
     except ConfigError as exc:
         print(f"serving_image: {exc}", file=sys.stderr)
         return 2

@@ -132,8 +132,26 @@ class ServingApp:
             lifespan=self._lifespan,
             exception_handlers={ServingError: _serving_error, HTTPException: _http_error, Exception: _internal_error},
         )
+        # Routes that serve the one default model without naming it in the path.
+        default_model_routes = {
+            route.path for route in routes if route.methods == {"POST"} and "{model}" not in route.path
+        }
+        repository = service.repository
+
+        def model_label(scope: Scope, template: str) -> str:
+            name = scope.get("path_params", {}).get("model")
+            if name is None:
+                return repository.name if template in default_model_routes else ""
+            return name if name in repository.models else ""
+
         self.asgi = ServingMiddleware(
-            self.starlette, service.metrics, service.settings.max_request_bytes, self.counts, HotRoutes(routes)
+            self.starlette,
+            service.metrics,
+            service.settings.max_request_bytes,
+            self.counts,
+            HotRoutes(routes),
+            model_label,
+            service.tracing,
         )
 
     async def metrics(self, request: Request) -> Response:
@@ -161,6 +179,8 @@ class ServingApp:
             if not self._loader.done():
                 self._loader.cancel()
             self.service.executor.shutdown(wait=False, cancel_futures=True)
+            if self.service.tracing is not None:
+                self.service.tracing.shutdown()  # flush the spans still queued for export
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.asgi(scope, receive, send)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ class _Pending:
     future: asyncio.Future[Outputs]
     enqueued: float  # time.perf_counter(), for batching and queue-time metrics
     deadline: float  # loop.time(), for the 504
+    trace: Any = None  # with tracing on: the caller's trace context and the wall time it was queued (ns)
 
 
 # A batch may wait for company up to this share of a recent batch's inference time when that is longer than
@@ -72,7 +74,10 @@ class Batcher:
         fixed_rows: bool = False,
         inline: bool = False,
         label: str = "model",
+        model: str = "model",
+        tracing: Any = None,
     ) -> None:
+        self._tracing = tracing
         self._run = run
         self._executor = executor
         self._inline = inline
@@ -85,6 +90,10 @@ class Batcher:
         self._max_queue = max_queue_size
         self._request_timeout = request_timeout_s
         self._label = label
+        self.model = model
+        self._queue_seconds = metrics.queue_seconds.labels(model)
+        self._inference_seconds = metrics.inference_seconds.labels(model)
+        self._batch_size = metrics.batch_size.labels(model)
         self._in_flight = in_flight or (lambda: 0)
         self._queue: collections.deque[_Pending] = collections.deque()
         self._unanswered: collections.deque[_Pending] = collections.deque()  # queued or running, oldest first
@@ -133,6 +142,8 @@ class Batcher:
             time.perf_counter(),
             loop.time() + self._request_timeout,
         )
+        if self._tracing is not None and (context := self._tracing.current()) is not None:
+            pending.trace = (context, time.time_ns())
         self._queue.append(pending)
         self._queued_rows += rows
         self._unanswered.append(pending)
@@ -232,11 +243,13 @@ class Batcher:
         if not batch:
             return
         now = time.perf_counter()
-        queue_seconds = self._metrics.queue_seconds
+        queue_seconds = self._queue_seconds
         for pending in batch:
             queue_seconds.observe(now - pending.enqueued)
         rows = sum(p.rows for p in batch)
-        self._metrics.batch_size.observe(rows)
+        self._batch_size.observe(rows)
+        traced = self._tracing is not None and any(p.trace is not None for p in batch)
+        batch_ns = time.time_ns() if traced else 0
         if len(batch) == 1:
             inputs = batch[0].inputs
         else:
@@ -250,7 +263,9 @@ class Batcher:
             if len(batch) > 1 and any(value.shape[:1] != (rows,) for value in outputs.values()):
                 raise ServingError(f"the model returned outputs whose dimension 0 is not the batch of {rows} rows")
         except Exception as exc:
-            self._metrics.inference_seconds.observe(time.perf_counter() - started)
+            self._inference_seconds.observe(time.perf_counter() - started)
+            if traced:
+                self._record(batch, rows, batch_ns, started, exc)
             if len(batch) > 1:
                 # One bad request must not fail its neighbours: rerun each alone so only the culprit errs.
                 for pending in batch:
@@ -260,7 +275,9 @@ class Batcher:
                 batch[0].future.set_exception(exc)
             return
         elapsed = time.perf_counter() - started
-        self._metrics.inference_seconds.observe(elapsed)
+        self._inference_seconds.observe(elapsed)
+        if traced:
+            self._record(batch, rows, batch_ns, started, None)
         self._recent_inference += 0.2 * (elapsed - self._recent_inference)
         if len(batch) == 1:
             if not batch[0].future.done():
@@ -272,3 +289,11 @@ class Batcher:
             if not pending.future.done():
                 pending.future.set_result({name: value[offset:end] for name, value in outputs.items()})
             offset = end
+
+    def _record(
+        self, batch: list[_Pending], rows: int, batch_ns: int, started: float, error: BaseException | None
+    ) -> None:
+        end_ns = time.time_ns()
+        inference_ns = end_ns - int((time.perf_counter() - started) * 1e9)
+        contexts = [p.trace for p in batch if p.trace is not None]
+        self._tracing.record_batch(self.model, contexts, rows, batch_ns, max(batch_ns, inference_ns), end_ns, error)

@@ -20,6 +20,7 @@ PORT_VARIABLES = (
     "PORT",  # Cloud Run, Container Apps, Heroku-style hosts
 )
 DEFAULT_PORT = 8080
+DEFAULT_GRPC_PORT = 8081
 
 # Where SageMaker extracts model.tar.gz. A module constant so tests can point it elsewhere.
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
@@ -56,6 +57,7 @@ class Settings:
     signature_name: str = "serving_default"
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORT
+    grpc_port: int = 0  # 0: no gRPC; load_settings defaults it to DEFAULT_GRPC_PORT
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     batch_timeout_ms: float = DEFAULT_BATCH_TIMEOUT_MS
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
@@ -69,6 +71,7 @@ class Settings:
     vertex_predict_route: str | None = None
     download_dir: str = "/tmp/modelport-model"
     log_level: str = "info"
+    tracing: bool = False  # OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: export spans over OTLP
 
     @property
     def batching(self) -> bool:
@@ -153,6 +156,7 @@ def load_settings(
     model_name: str | None = None,
     port: int | None = None,
     host: str | None = None,
+    grpc_port: int | None = None,
     sagemaker_dir: Path | None = None,
 ) -> Settings:
     """Read the settings from flags (which win) and environment variables. Raises :class:`ConfigError`
@@ -168,12 +172,15 @@ def load_settings(
         raise ConfigError(f"MODEL_NAME / --model-name must be letters, digits, '-', '_' or '.' (got {name!r})")
     graceful = _float(env, "GRACEFUL_TIMEOUT", 8.0, 0.5, 3600.0, "seconds")
     delay_default = 0.0 if on_lambda else min(1.0, graceful / 4)
+    http_port = resolve_port(env, port)
+    rpc_port = _grpc_port(env, grpc_port, http_port)
     return Settings(
         model=resolve_model_source(env, model_dir, sagemaker_dir),
         model_name=name,
         signature_name=_set(env, "SIGNATURE_NAME") or "serving_default",
         host=host or _set(env, "HOST") or "0.0.0.0",
-        port=resolve_port(env, port),
+        port=http_port,
+        grpc_port=rpc_port,
         max_batch_size=max_batch,
         batch_timeout_ms=_float(env, "BATCH_TIMEOUT_MS", DEFAULT_BATCH_TIMEOUT_MS, 0.0, 1000.0, "milliseconds"),
         max_queue_size=_int(env, "MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, 1, 1_000_000, "an integer"),
@@ -195,7 +202,26 @@ def load_settings(
         vertex_predict_route=_route(env, "AIP_PREDICT_ROUTE"),
         download_dir=_set(env, "MODEL_DOWNLOAD_DIR") or "/tmp/modelport-model",
         log_level=_log_level(env),
+        tracing=bool(_set(env, "OTEL_EXPORTER_OTLP_ENDPOINT") or _set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
     )
+
+
+def _grpc_port(environ: Mapping[str, str], flag: int | None, http_port: int) -> int:
+    """``--grpc-port``, else ``GRPC_PORT``, else 8081; 0 turns gRPC off. Never the HTTP port.
+
+    Lambda and Azure Functions forward only HTTP to the container, so there the default is 0; an explicit
+    ``GRPC_PORT`` is still honoured."""
+    if flag is not None:
+        if not 0 <= flag <= 65535:
+            raise ConfigError(f"--grpc-port must be a TCP port from 1 to 65535, or 0 for no gRPC (got {flag})")
+        value = flag
+    else:
+        http_only = any(_set(environ, name) for name in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_CUSTOMHANDLER_PORT"))
+        default = 0 if http_only else DEFAULT_GRPC_PORT
+        value = _int(environ, "GRPC_PORT", default, 0, 65535, "a TCP port (0 turns gRPC off)")
+    if value == http_port:
+        raise ConfigError(f"GRPC_PORT / --grpc-port {value} is the HTTP port too; give gRPC its own port, or 0")
+    return value
 
 
 def _log_level(environ: Mapping[str, str]) -> str:

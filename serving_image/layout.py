@@ -70,3 +70,41 @@ def discover_versions(root: Path) -> dict[int, Path]:
         f"found no model under {root}: expected saved_model.pb, a .tflite file, "
         "or numeric version directories (TF Serving layout)"
     )
+
+
+PIPELINE_FILE = "pipeline.yaml"
+HANDLERS_DIR = "handlers"
+
+
+def _holds_model(path: Path) -> bool:
+    try:
+        discover_versions(path)
+    except ModelLoadError:
+        return False
+    return True
+
+
+def discover_repository(root: Path) -> dict[str, dict[int, Path]] | None:
+    """A model repository: a folder whose subfolders are models, each named by its folder and holding any
+    layout :func:`discover_versions` reads, optionally beside a ``pipeline.yaml`` and a ``handlers/`` folder.
+    ``None`` when ``root`` is a single model instead.
+
+    ``root`` is a repository when it holds a ``pipeline.yaml``, or at least two subfolders that hold models
+    (one subfolder alone is a wrapper around a single model, as Azure ML lays it out)."""
+    if not root.is_dir() or _artifact(root) is not None:
+        return None
+    folders = [p for p in _entries(root) if p.is_dir() and not p.name.isdigit() and p.name != HANDLERS_DIR]
+    has_pipelines = (root / PIPELINE_FILE).is_file()
+    if not has_pipelines and (len(folders) < 2 or sum(_holds_model(p) for p in folders) < 2):
+        return None
+    models: dict[str, dict[int, Path]] = {}
+    for folder in folders:
+        if not folder.name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ModelLoadError(f"model folder {folder} must be named with letters, digits, '-', '_' or '.'")
+        try:
+            models[folder.name] = discover_versions(folder)
+        except ModelLoadError as exc:
+            raise ModelLoadError(f"model repository {root}: folder {folder.name!r}: {exc}") from None
+    if not models and not has_pipelines:
+        raise ModelLoadError(f"model repository {root} holds no model folders")
+    return models

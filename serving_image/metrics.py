@@ -1,5 +1,7 @@
-"""Prometheus metrics of one server, kept in its own registry: requests and latency by route and status,
-queue time, batch size, inference time, in-flight requests, rejections and model readiness.
+"""Prometheus metrics of one server, kept in its own registry: requests and latency by model, protocol, route
+and status; queue time, batch size and inference time by model; in-flight requests, rejections, each model's
+load state, and each pipeline step's time. The schema is declared once in :mod:`.monitoring`, which also
+generates the dashboard, the alert rules and the KServe/Triton recording rules from it.
 
 The request count is the latency histogram's ``_count`` series, so a request costs one observation."""
 
@@ -103,47 +105,66 @@ class Metrics:
         self.request_seconds = LoopHistograms(
             "modelport_request_duration_seconds",
             "Time from request start to the end of the response; _count is the number of requests.",
-            ["route", "method", "status"],
+            ["model", "protocol", "route", "status"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
         self.queue_seconds = LoopHistograms(
             "modelport_queue_seconds",
             "Time a request waited in the batch queue before inference started.",
+            ["model"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
         self.inference_seconds = LoopHistograms(
             "modelport_inference_seconds",
             "Time the runtime took for one batch.",
+            ["model"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
         self.batch_size = LoopHistograms(
-            "modelport_batch_size", "Rows per inference call.", buckets=_BATCH_BUCKETS, registry=registry
+            "modelport_batch_size", "Rows per inference call.", ["model"], buckets=_BATCH_BUCKETS, registry=registry
         )
         self.in_flight = Gauge(
-            "modelport_in_flight_requests", "HTTP requests being served right now.", registry=registry
+            "modelport_in_flight_requests", "Requests (HTTP and gRPC) being served right now.", registry=registry
         )
         self.rejections = Counter(
             "modelport_rejections", "Requests refused before inference, by reason.", ["reason"], registry=registry
         )
         self.model_ready = Gauge(
             "modelport_model_ready",
-            "1 once the model is loaded and warm, 0 while loading or draining.",
+            "1 once the model (or pipeline) is loaded and warm, 0 while loading, failed or draining.",
+            ["model"],
             registry=registry,
         )
-        self._request_children: dict[tuple[str, str, int], LoopHistogram] = {}
+        self.step_seconds = LoopHistograms(
+            "modelport_pipeline_step_duration_seconds",
+            "Time one pipeline step took, by pipeline, step and outcome (ok, error, timeout, cancelled).",
+            ["pipeline", "step", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self._request_children: dict[tuple[str, str, str, int | str], LoopHistogram] = {}
+        self._step_children: dict[tuple[str, str, str], LoopHistogram] = {}
+
+    def observe_step(self, pipeline: str, step: str, status: str, seconds: float) -> None:
+        key = (pipeline, step, status)
+        child = self._step_children.get(key)
+        if child is None:
+            child = self._step_children[key] = self.step_seconds.labels(*key)
+        child.observe(seconds)
 
     def measure_in_flight(self, read: Callable[[], float]) -> None:
         """Read the in-flight count at scrape time, so the request path takes no lock for it."""
         self.in_flight.set_function(read)
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
+    def observe_request(self, model: str, protocol: str, route: str, status: int | str, seconds: float) -> None:
+        """``model`` is a served name or ""; never free text from a request, so the label count stays bounded."""
+        key = (model, protocol, route, status)
         child = self._request_children.get(key)
         if child is None:
-            child = self.request_seconds.labels(route, method, str(status))
+            child = self.request_seconds.labels(model, protocol, route, str(status))
             self._request_children[key] = child
         child.observe(seconds)
 

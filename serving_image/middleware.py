@@ -4,6 +4,7 @@ metrics, and a count of accepted and answered requests that the SIGTERM drain re
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -45,8 +46,12 @@ class ServingMiddleware:
         max_request_bytes: int,
         counts: RequestCounts,
         fast: FastRoutes | None = None,
+        model_label: Callable[[Scope, str], str] = lambda scope, route: "",
+        tracing: Any = None,
     ) -> None:
         self.app = app
+        self.tracing = tracing
+        self.model_label = model_label
         self.metrics = metrics
         self.max_bytes = max_request_bytes
         self.counts = counts
@@ -62,6 +67,14 @@ class ServingMiddleware:
         counts.accepted += 1
         status, completed = 500, False
         tracked: _TrackedSend | None = None
+        span = None
+        if self.tracing is not None:
+            span = self.tracing.start_server_span(
+                f"{scope['method']} {scope['path']}",
+                self.tracing.asgi_carrier(scope["headers"]),
+                {"http.request.method": scope["method"], "url.path": scope["path"], "rpc.system": "http"},
+            )
+            send = _with_header(send, b"traceparent", self.tracing.traceparent(span).encode())
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_bytes:
@@ -88,7 +101,12 @@ class ServingMiddleware:
                 counts.answered += 1
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.observe_request(template, scope["method"], status, time.perf_counter() - started)
+            model = self.model_label(scope, template)
+            self.metrics.observe_request(model, "http", template, status, time.perf_counter() - started)
+            if span is not None:
+                span[0].set_attribute("http.response.status_code", status)
+                span[0].set_attribute("modelport.model", model)
+                self.tracing.end_server_span(span, str(status), status >= 500, f"{scope['method']} {template}")
 
     def _limited(self, receive: Receive) -> Receive:
         """Count body bytes as they arrive, for chunked bodies that declare no length."""
@@ -109,6 +127,15 @@ class ServingMiddleware:
             return message
 
         return limited
+
+
+def _with_header(send: Send, name: bytes, value: bytes) -> Send:
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (name, value)]}
+        await send(message)
+
+    return wrapped
 
 
 class _TrackedSend:

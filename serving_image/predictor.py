@@ -1,6 +1,6 @@
-"""The one internal predict path. Every protocol adapter decodes its body into named arrays and calls
-:meth:`Predictor.predict`; validation, batching and the runtime sit behind it, so pre- and post-processing
-hooks, several models per call or a gRPC front end can be added here without touching the routes."""
+"""The one internal predict path. Every protocol adapter, HTTP or gRPC, decodes its body into named arrays and
+calls :meth:`Predictor.predict`; validation, batching and the runtime sit behind it. A pipeline is served the
+same way: its servable runs its steps, and each model step comes back through :func:`predict_model`."""
 
 from __future__ import annotations
 
@@ -30,17 +30,32 @@ class Predictor:
         signature: Signature,
         inputs: Mapping[str, np.ndarray],
         outputs: Sequence[str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, np.ndarray]:
-        rows = _validate(signature, inputs)
-        if outputs is not None:
-            unknown = [name for name in outputs if name not in signature.outputs]
-            if unknown:
-                raise BadRequest(f"unknown output {unknown[0]!r}; the model returns {list(signature.outputs)}")
-        ordered = {name: inputs[name] for name in signature.inputs}
+        """``headers`` (the request's HTTP headers or gRPC metadata) reach pipeline handlers that ask for them."""
+        return await predict_model(servable, signature, inputs, outputs, headers)
+
+
+async def predict_model(
+    servable: Servable,
+    signature: Signature,
+    inputs: Mapping[str, np.ndarray],
+    outputs: Sequence[str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, np.ndarray]:
+    rows = _validate(signature, inputs)
+    if outputs is not None:
+        unknown = [name for name in outputs if name not in signature.outputs]
+        if unknown:
+            raise BadRequest(f"unknown output {unknown[0]!r}; the model returns {list(signature.outputs)}")
+    ordered = {name: inputs[name] for name in signature.inputs}
+    if servable.pipeline is not None:
+        results = await servable.pipeline.run(ordered, headers)
+    else:
         results = await servable.batchers[signature.name].submit(ordered, rows)
-        if outputs is not None:
-            return {name: results[name] for name in outputs}
-        return results
+    if outputs is not None:
+        return {name: results[name] for name in outputs}
+    return results
 
 
 def _validate(signature: Signature, inputs: Mapping[str, np.ndarray]) -> int:

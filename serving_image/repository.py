@@ -1,5 +1,8 @@
-"""The served model: its versions, their runtimes and batchers, and the state readiness is read from
-(loading, available, failed, draining)."""
+"""The served models and pipelines: each model's versions, their runtimes and batchers, the pipelines of a
+repository's ``pipeline.yaml``, and the state readiness is read from (loading, available, failed, draining).
+
+``MODEL_DIR`` is either one model (served as ``MODEL_NAME``) or a repository of models, one per folder and
+named by it, beside an optional ``pipeline.yaml`` (see :mod:`.pipeline`)."""
 
 from __future__ import annotations
 
@@ -13,11 +16,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from .batcher import Batcher
 from .config import Settings
 from .errors import BadRequest, ModelLoadError, NotFound, ServiceUnavailable
-from .layout import discover_versions
+from .layout import PIPELINE_FILE, discover_repository, discover_versions
 from .metrics import Metrics
 from .runtime import Runtime, Signature, open_runtime
 from .storage import Downloader, download_gcs, materialize
@@ -34,13 +38,15 @@ class State(enum.Enum):
 
 @dataclass
 class Servable:
-    """One loaded version of the model, with a batcher per signature."""
+    """One loaded version of a model, with a batcher per signature; or a pipeline (``pipeline`` set), which
+    has no batcher of its own: each of its model steps goes through its model's batcher."""
 
     name: str
     version: int
     runtime: Runtime
     default_signature: str
     batchers: dict[str, Batcher] = field(default_factory=dict)
+    pipeline: Any = None  # a pipeline.Pipeline; typed loosely to keep the import one-way
 
     def signature(self, name: str | None) -> Signature:
         chosen = name or self.default_signature
@@ -64,8 +70,10 @@ class ModelRepository:
         downloader: Downloader = download_gcs,
         in_flight: Callable[[], int] | None = None,
         opener: Callable[[Path, int | None], Runtime] = open_runtime,
+        tracing: Any = None,
     ) -> None:
         self.settings = settings
+        self.tracing = tracing
         self._metrics = metrics
         self._executor = executor
         self._downloader = downloader
@@ -73,13 +81,35 @@ class ModelRepository:
         self._opener = opener
         self.state = State.LOADING
         self.error: str | None = None
-        self.servables: dict[int, Servable] = {}
-        self._latest: Servable | None = None
+        # name → version → servable, for models and pipelines alike; and each name's highest version.
+        self.models: dict[str, dict[int, Servable]] = {}
+        self._latest: dict[str, Servable] = {}
+        self.pipelines: dict[str, Any] = {}
+        self.root: Path | None = None  # the repository folder, when MODEL_DIR is one
+        metrics.model_ready.labels(settings.model_name).set(0)
         self.load_seconds: float | None = None
 
     @property
     def name(self) -> str:
-        return self.settings.model_name
+        """The model the single-model routes (SageMaker, Vertex AI) serve, and the name in messages."""
+        if self.root is None:
+            return self.settings.model_name
+        names = [*self.pipelines] or [*self.models]
+        if self.settings.model_name in self.models or self.settings.model_name in self.pipelines:
+            return self.settings.model_name
+        return names[0] if len(names) == 1 else self.settings.model_name
+
+    @property
+    def names(self) -> list[str]:
+        return [*self.models] if self.models else [self.settings.model_name]
+
+    def versions(self, model: str) -> list[int]:
+        return sorted(self.models.get(model, {}))
+
+    @property
+    def servables(self) -> dict[int, Servable]:
+        """The versions of the default model (see :attr:`name`)."""
+        return self.models.get(self.name, {})
 
     @property
     def ready(self) -> bool:
@@ -88,28 +118,31 @@ class ModelRepository:
     @property
     def loaded(self) -> bool:
         """Loaded and warm, including while draining (metadata stays answerable)."""
-        return self.state in (State.AVAILABLE, State.UNLOADING) and bool(self.servables)
+        return self.state in (State.AVAILABLE, State.UNLOADING) and bool(self.models)
 
-    @property
-    def latest(self) -> int:
-        return max(self.servables)
-
-    def _load_blocking(self) -> dict[int, tuple[Runtime, str, dict[str, int], set[str]]]:
+    def _load_blocking(self) -> dict[str, dict[int, tuple[Runtime, str, dict[str, int], set[str]]]]:
         settings = self.settings
         root = materialize(settings.model, settings.download_dir, self._downloader)
-        versions = discover_versions(root)
-        loaded: dict[int, tuple[Runtime, str, dict[str, int], set[str]]] = {}
-        for version in sorted(versions, reverse=True):
-            runtime = self._opener(versions[version], settings.inference_threads)
-            default = _default_signature(runtime, settings.signature_name, versions[version])
-            timings = runtime.warm_up(settings.max_batch_size)
-            loaded[version] = (
-                runtime,
-                default,
-                _batch_limits(timings, settings.max_batch_size, version),
-                _inline_signatures(timings, settings, version),
-            )
-            log.info("loaded %s version %d from %s (%s)", self.name, version, versions[version], runtime.platform)
+        repository = discover_repository(root)
+        if repository is None:
+            models = {settings.model_name: discover_versions(root)}
+        else:
+            self.root = root
+            models = repository
+        loaded: dict[str, dict[int, tuple[Runtime, str, dict[str, int], set[str]]]] = {}
+        for name, versions in models.items():
+            loaded[name] = {}
+            for version in sorted(versions, reverse=True):
+                runtime = self._opener(versions[version], settings.inference_threads)
+                default = _default_signature(runtime, settings.signature_name, versions[version])
+                timings = runtime.warm_up(settings.max_batch_size)
+                loaded[name][version] = (
+                    runtime,
+                    default,
+                    _batch_limits(timings, settings.max_batch_size, version),
+                    _inline_signatures(timings, settings, version),
+                )
+                log.info("loaded %s version %d from %s (%s)", name, version, versions[version], runtime.platform)
         return loaded
 
     async def load(self) -> None:
@@ -121,55 +154,114 @@ class ModelRepository:
         except Exception as exc:
             self.state = State.FAILED
             self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, ModelLoadError) else str(exc)
+            self._metrics.model_ready.labels(self.settings.model_name).set(0)
             raise
         settings = self.settings
-        for version, (runtime, default, limits, inline) in loaded.items():
-            servable = Servable(self.name, version, runtime, default)
-            for name, signature in runtime.signatures.items():
-                batcher = Batcher(
-                    partial(runtime.predict, name),
-                    executor=self._executor,
-                    metrics=self._metrics,
-                    max_batch_size=limits.get(name, settings.max_batch_size),
-                    timeout_s=settings.batch_timeout_ms / 1000.0,
-                    max_queue_size=settings.max_queue_size,
-                    request_timeout_s=settings.request_timeout_s,
-                    in_flight=self.in_flight,
-                    stackable=signature.batchable,
-                    fixed_rows=signature.fixed_rows,
-                    inline=name in inline,
-                    label=f"{self.name}-{version}-{name}",
+        for model, versions in loaded.items():
+            self.models[model] = {}
+            for version, (runtime, default, limits, inline) in versions.items():
+                servable = Servable(model, version, runtime, default)
+                for name, signature in runtime.signatures.items():
+                    batcher = Batcher(
+                        partial(runtime.predict, name),
+                        executor=self._executor,
+                        metrics=self._metrics,
+                        max_batch_size=limits.get(name, settings.max_batch_size),
+                        timeout_s=settings.batch_timeout_ms / 1000.0,
+                        max_queue_size=settings.max_queue_size,
+                        request_timeout_s=settings.request_timeout_s,
+                        in_flight=self._in_flight_for(model),
+                        stackable=signature.batchable,
+                        fixed_rows=signature.fixed_rows,
+                        inline=name in inline,
+                        label=f"{model}-{version}-{name}",
+                        model=model,
+                        tracing=self.tracing,
+                    )
+                    batcher.start()
+                    servable.batchers[name] = batcher
+                self.models[model][version] = servable
+            self._latest[model] = self.models[model][max(self.models[model])]
+        try:
+            if self.root is not None and (self.root / PIPELINE_FILE).is_file():
+                self._load_pipelines(self.root)
+            if self.root is not None and settings.model_name != "model" and settings.model_name not in self.models:
+                raise ModelLoadError(
+                    f"MODEL_NAME {settings.model_name!r} is neither a model nor a pipeline of the repository "
+                    f"{self.root}; it has {sorted(self.models)}"
                 )
-                batcher.start()
-                servable.batchers[name] = batcher
-            self.servables[version] = servable
-        self._latest = self.servables[self.latest]
+        except Exception as exc:
+            self.state = State.FAILED
+            self.error = str(exc)
+            raise
         self.load_seconds = time.perf_counter() - started
         # Everything allocated so far (framework modules, the model) lives as long as the process. Freezing it
         # keeps the cyclic collector from re-scanning it, which otherwise stalls the event loop for several
         # milliseconds at a time under load (p99 ×4 in bench/serving.py).
         gc.collect()
         gc.freeze()
+        if self.root is not None and settings.model_name not in self.models:
+            self._metrics.model_ready.remove(settings.model_name)  # the placeholder set before the names were known
         if self.state is State.LOADING:
             self.state = State.AVAILABLE
-            self._metrics.model_ready.set(1)
+            for model in self.models:
+                self._metrics.model_ready.labels(model).set(1)
 
     def begin_drain(self) -> None:
         """Readiness answers 503 from now on; requests keep being served until the server stops."""
         if self.state in (State.LOADING, State.AVAILABLE):
             self.state = State.UNLOADING
-        self._metrics.model_ready.set(0)
+        for model in self.models:
+            self._metrics.model_ready.labels(model).set(0)
 
     async def close(self) -> None:
         """Finish every queued request and stop the batchers."""
         self.begin_drain()
-        for servable in self.servables.values():
-            for batcher in servable.batchers.values():
-                await batcher.close()
+        for versions in self.models.values():
+            for servable in versions.values():
+                for batcher in servable.batchers.values():
+                    await batcher.close()
+
+    def _in_flight_for(self, model: str) -> Callable[[], int] | None:
+        """The requests in the server that may still join ``model``'s batches: all of them, less the pipeline
+        calls that are past the model's step or never use it."""
+        total = self.in_flight
+        if total is None:
+            return None
+        pipelines = self.pipelines
+
+        def in_flight() -> int:
+            if not pipelines:
+                return total()
+            return total() - sum(pipeline.elsewhere(model) for pipeline in pipelines.values())
+
+        return in_flight
+
+    def _load_pipelines(self, root: Path) -> None:
+        from .pipeline import load_pipelines
+        from .predictor import predict_model
+
+        pipelines = load_pipelines(
+            root,
+            _ModelLookup(self),
+            list(self.models),
+            predict_model,
+            self.settings.request_timeout_s,
+            self._metrics.observe_step,
+            self.tracing,
+        )
+        for pipeline in pipelines:
+            servable = Servable(pipeline.name, 1, pipeline.runtime, "serving_default", pipeline=pipeline)
+            self.models[pipeline.name] = {1: servable}
+            self._latest[pipeline.name] = servable
+            self.pipelines[pipeline.name] = pipeline
+            log.info("pipeline %r ready: %s", pipeline.name, pipeline.describe())
 
     def check_name(self, model: str) -> None:
-        if model != self.name:
-            raise NotFound(f"unknown model {model!r}; this server serves {self.name!r}")
+        known = self.models if self.models else {self.settings.model_name: None}
+        if model not in known:
+            served = ", ".join(repr(name) for name in known)
+            raise NotFound(f"unknown model {model!r}; this server serves {served}")
 
     def require_loaded(self) -> None:
         if self.loaded:
@@ -184,14 +276,27 @@ class ModelRepository:
         self.check_name(model)
         self.require_loaded()
         if version is None:
-            assert self._latest is not None  # set with the servables, before the state allows requests
-            return self._latest
+            return self._latest[model]
         number = _version_number(version)
-        servable = self.servables.get(number) if number is not None else None
+        versions = self.models[model]
+        servable = versions.get(number) if number is not None else None
         if servable is None:
-            available = ", ".join(str(v) for v in sorted(self.servables))
+            available = ", ".join(str(v) for v in sorted(versions))
             raise NotFound(f"model {model!r} has no version {version!r}; available versions: {available}")
         return servable
+
+
+class _ModelLookup:
+    """What a pipeline step needs from the repository: a model's servable, resolved once at start-up."""
+
+    def __init__(self, repository: ModelRepository) -> None:
+        self.repository = repository
+
+    def servable(self, model: str, version: int | None) -> Servable | None:
+        versions = self.repository.models.get(model)
+        if versions is None:
+            return None
+        return versions.get(version) if version is not None else versions[max(versions)]
 
 
 def _batch_limits(timings: dict[str, dict[int, float]], max_batch_size: int, version: int) -> dict[str, int]:

@@ -1,13 +1,18 @@
-"""Running the app on uvicorn with the graceful drain: on SIGTERM readiness turns 503, requests keep being
-served for ``SHUTDOWN_DELAY_SECONDS`` so load balancers notice, then the listener closes, in-flight and
-queued requests finish, and the process exits 0 within ``GRACEFUL_TIMEOUT``."""
+"""Running the app on uvicorn, with the gRPC front end in the same event loop, and the graceful drain: on
+SIGTERM readiness turns 503 on both protocols, requests keep being served for ``SHUTDOWN_DELAY_SECONDS`` so
+load balancers notice, then both listeners close (connections already queued in the HTTP listen backlog are
+accepted and answered, not reset), in-flight and queued requests finish, and the process exits 0 within
+``GRACEFUL_TIMEOUT``."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Generator
@@ -35,6 +40,16 @@ class DrainingServer(uvicorn.Server):
         self.settings = settings
         self.exit_code = 0
         self._drain_started: float | None = None
+        self.grpc = None  # GrpcFrontEnd once started (imported only when GRPC_PORT is set)
+        self.backlog_accepted = 0  # connections taken from the listen backlog at shutdown, and answered
+        self._watchdog: threading.Timer | None = None
+
+    def run(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            super().run(sockets)
+        finally:
+            if self._watchdog is not None:  # drained in time
+                self._watchdog.cancel()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
@@ -66,9 +81,9 @@ class DrainingServer(uvicorn.Server):
             0.5, settings.graceful_timeout_s - settings.shutdown_delay_s - _EXIT_MARGIN_S
         )
         log.info("%s: readiness is 503; draining for up to %.1f s", reason, settings.graceful_timeout_s)
-        watchdog = threading.Timer(settings.graceful_timeout_s, self._overdue)
-        watchdog.daemon = True
-        watchdog.start()
+        self._watchdog = threading.Timer(settings.graceful_timeout_s, self._overdue)
+        self._watchdog.daemon = True
+        self._watchdog.start()
 
     def _overdue(self) -> None:
         counts = self.serving_app.counts
@@ -85,6 +100,71 @@ class DrainingServer(uvicorn.Server):
         self.exit_code = 1
         self.should_exit = True
 
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.started or not self.settings.grpc_port:
+            return
+        from .rpc.server import GrpcFrontEnd  # grpc is imported only when the server offers it
+
+        self.grpc = GrpcFrontEnd(self.serving_app.service)
+        try:
+            port = await self.grpc.start(self.settings.host, self.settings.grpc_port)
+        except Exception as exc:
+            log.error("gRPC: %s", exc)
+            self.exit_code = 1
+            self.should_exit = True
+            return
+        log.info("gRPC on %s:%d", self.settings.host, port)
+
+    def _grace_s(self) -> float:
+        return self.config.timeout_graceful_shutdown or self.settings.graceful_timeout_s
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, with gRPC stopped alongside HTTP, and no connection reset in the backlog.
+
+        Closing a listening socket resets every connection the kernel has completed but the server has not
+        accepted yet: a client that connected just before the close gets ECONNRESET instead of an answer.
+        So each listener is duplicated first; after asyncio stops accepting, the duplicate is drained with
+        non-blocking accepts and closed in the same step (no await in between), and the connections taken
+        from it are served like any other, with ``Connection: close``. A client that connects after that
+        is refused (ECONNREFUSED), which it can retry elsewhere."""
+        log.info("shutting down: closing the listeners")
+        grpc_stop = self.grpc.begin_stop(self._grace_s()) if self.grpc is not None else None
+        held = [_duplicate(sock) for server in self.servers for sock in server.sockets or ()]
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        backlog = [conn for sock in held for conn in _accept_all(sock)]
+        for sock in held:
+            sock.close()
+        loop = asyncio.get_running_loop()
+        create_protocol = functools.partial(
+            self.config.http_protocol_class,
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+        )
+        for conn in backlog:
+            await loop.connect_accepted_socket(create_protocol, conn)
+        self.backlog_accepted = len(backlog)
+        # Let the accepted connections read the requests already waiting in their buffers, so the shutdown
+        # below marks them "answer, then close" rather than closing them idle.
+        await asyncio.sleep(0.05 if backlog else 0)
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        await asyncio.sleep(0.1)
+        try:
+            await asyncio.wait_for(self._wait_tasks_to_complete(), timeout=self.config.timeout_graceful_shutdown)
+        except asyncio.TimeoutError:
+            log.error("cancelling %d running task(s): the graceful shutdown timed out", len(self.server_state.tasks))
+            for task in self.server_state.tasks:
+                task.cancel(msg="Task cancelled, timeout graceful shutdown exceeded")
+        if grpc_stop is not None:
+            await grpc_stop
+        if not self.force_exit:
+            await self.lifespan.shutdown()
+
     async def on_tick(self, counter: int) -> bool:
         if (
             self._drain_started is not None
@@ -93,6 +173,26 @@ class DrainingServer(uvicorn.Server):
         ):
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+def _duplicate(sock: socket.socket) -> socket.socket:
+    """A second handle on a listening socket, which keeps it (and its backlog) open past asyncio's close."""
+    held = socket.socket(fileno=os.dup(sock.fileno()))
+    held.setblocking(False)
+    return held
+
+
+def _accept_all(sock: socket.socket) -> list[socket.socket]:
+    accepted = []
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except (BlockingIOError, InterruptedError):
+            return accepted
+        except OSError:
+            return accepted
+        conn.setblocking(False)
+        accepted.append(conn)
 
 
 def build_server(settings: Settings, service: Service | None = None) -> DrainingServer:
@@ -134,5 +234,10 @@ def serve(settings: Settings) -> int:
     server.run()
     counts = server.serving_app.counts
     if server.exit_code == 0:
-        log.info("drained: accepted=%d answered=%d", counts.accepted, counts.answered)
+        log.info(
+            "drained: accepted=%d answered=%d (from the listen backlog at close: %d)",
+            counts.accepted,
+            counts.answered,
+            server.backlog_accepted,
+        )
     return server.exit_code

@@ -3,10 +3,12 @@ the predict path. Protocol adapters receive this and nothing global."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from starlette.responses import Response
 
@@ -29,6 +31,7 @@ class Service:
     repository: ModelRepository
     predictor: Predictor
     counts: RequestCounts
+    tracing: Any = None  # a tracing.Tracing when OTLP export is configured; None costs nothing
 
     @classmethod
     def create(
@@ -36,15 +39,20 @@ class Service:
         settings: Settings,
         downloader: Downloader = download_gcs,
         opener: Callable[[Path, int | None], Runtime] = open_runtime,
+        tracing: Any = None,
     ) -> Service:
+        if tracing is None and settings.tracing:
+            from .tracing import Tracing  # the OpenTelemetry SDK is imported only when spans are exported
+
+            tracing = Tracing.from_environ(os.environ)
         metrics = Metrics()
         counts = RequestCounts()
         # One inference thread: runtimes are not all thread-safe, and batching wants one consumer.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         repository = ModelRepository(
-            settings, metrics, executor, downloader, in_flight=lambda: counts.in_flight, opener=opener
+            settings, metrics, executor, downloader, in_flight=lambda: counts.in_flight, opener=opener, tracing=tracing
         )
-        return cls(settings, metrics, executor, repository, Predictor(repository), counts)
+        return cls(settings, metrics, executor, repository, Predictor(repository), counts, tracing)
 
     def readiness(self, body: dict[str, object] | None = None) -> Response:
         """200 once the model is loaded and warm; 503 while loading, after a failed load and while draining."""

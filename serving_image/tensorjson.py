@@ -74,8 +74,12 @@ def loads(raw: bytes) -> Any | None:
 
 def _convert(node: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(node, simdjson.Object):
-        # ``keys()`` and ``[]`` stay lazy; ``items()`` would build every nested list in Python first.
-        return {key: _convert(node[key], arrays) for key in node.keys()}  # noqa: SIM118
+        keys = list(node.keys())  # noqa: SIM118 - keys() stays lazy about the values
+        if any("\x00" in key for key in keys):
+            # simdjson looks keys up as C strings: "a\u0000b" would find "a", or another key's value.
+            raise KeyError("a key holds a NUL character")
+        # ``[]`` stays lazy; ``items()`` would build every nested list in Python first.
+        return {key: _convert(node[key], arrays) for key in keys}
     if isinstance(node, simdjson.Array):
         array = _numeric(node)
         if array is not None:

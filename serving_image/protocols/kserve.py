@@ -59,7 +59,7 @@ class KServeProtocol:
         return json_response(
             {
                 "name": servable.name,
-                "versions": [str(v) for v in sorted(self.service.repository.servables)],
+                "versions": [str(v) for v in self.service.repository.versions(servable.name)],
                 "platform": servable.runtime.platform,
                 "inputs": [_tensor_metadata(spec) for spec in signature.inputs.values()],
                 "outputs": [_tensor_metadata(spec) for spec in signature.outputs.values()],
@@ -68,10 +68,11 @@ class KServeProtocol:
 
     async def model_ready(self, request: Request) -> Response:
         repository = self.service.repository
-        repository.check_name(request.path_params["model"])
+        model = request.path_params["model"]
+        repository.check_name(model)
         if repository.loaded and "version" in request.path_params:
             self._servable(request)  # 404 for a version that does not exist
-        return self.service.readiness({"name": repository.name, "ready": repository.ready})
+        return self.service.readiness({"name": model, "ready": repository.ready})
 
     async def infer(self, request: Request) -> Response:
         servable = self._servable(request)
@@ -92,7 +93,7 @@ class KServeProtocol:
                 )
             split = int(header_length)
             body = decode_kserve(parse_json(raw[:split]), signature, raw[split:])
-        outputs = await self.service.predictor.predict(servable, signature, body.inputs, body.outputs)
+        outputs = await self.service.predictor.predict(servable, signature, body.inputs, body.outputs, request.headers)
         reply: dict[str, Any] = {
             "model_name": servable.name,
             "model_version": str(servable.version),

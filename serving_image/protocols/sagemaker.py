@@ -86,7 +86,7 @@ class SageMakerProtocol:
         raw = await read_body(request)
         with gc_paused(raw):
             signature, inputs, form = self._decode(content_type, raw, servable)
-        outputs = await self.service.predictor.predict(servable, signature, inputs)
+        outputs = await self.service.predictor.predict(servable, signature, inputs, None, request.headers)
         if accept == CSV:
             if len(outputs) != 1:
                 raise NotAcceptable("CSV answers need a one-output model; accept application/json")

@@ -56,14 +56,15 @@ class TFServingProtocol:
         raw = await read_body(request)
         with gc_paused(raw):
             signature, inputs, form = decode_tfserving_body(raw, servable.signature)
-        outputs = await self.service.predictor.predict(servable, signature, inputs)
+        outputs = await self.service.predictor.predict(servable, signature, inputs, None, request.headers)
         if form is Format.ROW:
             return json_response({"predictions": encode_rows(outputs)})
         return json_response({"outputs": encode_columns(outputs)})
 
     async def status(self, request: Request) -> Response:
         repository = self.service.repository
-        repository.check_name(request.path_params["model"])
+        model = request.path_params["model"]
+        repository.check_name(model)
         if not repository.loaded:
             versions = [
                 {
@@ -76,7 +77,7 @@ class TFServingProtocol:
         servables = (
             [self._servable(request)]
             if "version" in request.path_params
-            else [repository.servables[v] for v in sorted(repository.servables, reverse=True)]
+            else [repository.resolve(model, v) for v in reversed(repository.versions(model))]
         )
         state = repository.state.value
         body = {

@@ -34,5 +34,5 @@ class VertexProtocol:
         raw = await read_body(request)
         with gc_paused(raw):
             signature, inputs, _ = decode_tfserving_body(raw, servable.signature, allow_columnar=False)
-        outputs = await self.service.predictor.predict(servable, signature, inputs)
+        outputs = await self.service.predictor.predict(servable, signature, inputs, None, request.headers)
         return json_response({"predictions": encode_rows(outputs)})

@@ -206,6 +206,8 @@ def start_server(args: list[str], env: dict[str, str], log_dir: Path, port: int 
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "HOST": "127.0.0.1",
             "SHUTDOWN_DELAY_SECONDS": "0",
+            # No gRPC unless a test asks for it: the default port would collide between servers.
+            "GRPC_PORT": "0",
             **env,
         }
     )
@@ -241,6 +243,7 @@ _PLATFORM_VARIABLES = frozenset(
         "SHUTDOWN_DELAY_SECONDS",
         "HOST",
         "PORT",
+        "GRPC_PORT",
     }
 )
 
@@ -323,3 +326,103 @@ def wait_ready(client: Any, timeout: float = 30) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("the in-process app did not become ready")
         time.sleep(0.01)
+
+
+class ThreadedServer:
+    """The real server (uvicorn, the gRPC front end and the drain) on free loopback ports, run in a thread of
+    this process, so a test can hand it a fake runtime. ``stop`` drains it as SIGTERM would."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        runtime: Runtime | None,
+        env: dict[str, str] | None = None,
+        model_dir: Path | None = None,
+        opener: Any = None,
+        tracing: Any = None,
+    ) -> None:
+        """Serve ``runtime`` as the one model, or ``model_dir`` with ``opener`` (a real or fake one)."""
+        from serving_image.server import build_server
+
+        artifact = model_dir or tmp_path / "model.tflite"
+        if model_dir is None:
+            artifact.write_bytes(b"placeholder: the fake opener never reads it")
+        self.port, self.grpc_port = free_port(), free_port()
+        settings = load_settings(
+            {
+                "MODEL_DIR": str(artifact),
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "GRPC_PORT": str(self.grpc_port),
+                "SHUTDOWN_DELAY_SECONDS": "0",
+                "INLINE_INFERENCE_MAX_US": "0",
+                "LOG_LEVEL": "warning",
+                **(env or {}),
+            }
+        )
+        self.settings = settings
+        self.service = Service.create(settings, opener=opener or (lambda path, threads: runtime), tracing=tracing)
+        self.server = build_server(settings, self.service)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ThreadedServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not (
+            self.server.started
+            and self.service.repository.ready
+            and self.server.grpc is not None
+            and self.server.grpc.port is not None  # bound and serving
+        ):
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise AssertionError("the threaded server did not become ready")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.server.begin_drain("test")
+            self.thread.join(30)
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def fake_repository(root: Path, runtimes: dict[str, Runtime]) -> Any:
+    """A repository folder with one placeholder model per name, and the opener that serves ``runtimes`` for
+    them (by folder name)."""
+    for name in runtimes:
+        (root / name).mkdir(parents=True, exist_ok=True)
+        (root / name / "model.tflite").write_bytes(b"placeholder: the fake opener never reads it")
+
+    def opener(path: Path, threads: int | None) -> Runtime:
+        return runtimes[path.parent.name]
+
+    return opener
+
+
+class TableRuntime(Runtime):
+    """A fake model over float32 rows: ``scores = x @ weights`` (input ``x`` [-1, n], output ``scores``).
+    ``calls`` records the rows of each call, so tests can see batching."""
+
+    platform = "fake"
+
+    def __init__(self, weights: np.ndarray, input_name: str = "x") -> None:
+        self.weights = np.asarray(weights, dtype=np.float32)
+        self.calls: list[int] = []
+        n, k = self.weights.shape
+        super().__init__(
+            {
+                "serving_default": Signature(
+                    "serving_default",
+                    {input_name: TensorSpec(input_name, np.dtype(np.float32), (None, n))},
+                    {"scores": TensorSpec("scores", np.dtype(np.float32), (None, k))},
+                )
+            }
+        )
+        self.input_name = input_name
+
+    def predict(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = inputs[self.input_name]
+        self.calls.append(len(x))
+        return {"scores": x @ self.weights}

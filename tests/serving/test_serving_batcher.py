@@ -75,8 +75,8 @@ async def test_concurrent_requests_share_a_batch_and_get_their_own_rows() -> Non
         np.testing.assert_array_equal(result["y"], [[i + 1], [i + 11]])
     assert sum(model.calls) == 6
     assert len(model.calls) <= 2  # the first request may start alone; the rest wait for it together
-    assert sample(metrics, "modelport_batch_size_count") == len(model.calls)
-    assert sample(metrics, "modelport_queue_seconds_count") == 3
+    assert sample(metrics, "modelport_batch_size_count", {"model": "model"}) == len(model.calls)
+    assert sample(metrics, "modelport_queue_seconds_count", {"model": "model"}) == 3
     await batcher.close()
 
 

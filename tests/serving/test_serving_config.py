@@ -162,3 +162,18 @@ def test_cli_accepts_and_ignores_serve() -> None:
 def test_cli_rejects_other_commands() -> None:
     with pytest.raises(SystemExit):
         parse_args(["train"])
+
+
+def test_grpc_port_default_off_switch_and_conflicts() -> None:
+    assert load_settings(MODEL).grpc_port == 8081
+    assert load_settings({**MODEL, "GRPC_PORT": "0"}).grpc_port == 0
+    assert load_settings({**MODEL, "GRPC_PORT": "9000"}).grpc_port == 9000
+    assert load_settings({**MODEL, "AWS_LAMBDA_FUNCTION_NAME": "fn"}).grpc_port == 0  # HTTP-only platforms
+    assert load_settings({**MODEL, "FUNCTIONS_CUSTOMHANDLER_PORT": "3000"}).grpc_port == 0
+    assert load_settings({**MODEL, "AWS_LAMBDA_FUNCTION_NAME": "fn", "GRPC_PORT": "9000"}).grpc_port == 9000
+    assert load_settings(MODEL, grpc_port=7000).grpc_port == 7000
+    with pytest.raises(ConfigError, match="GRPC_PORT / --grpc-port 8080 is the HTTP port too"):
+        load_settings({**MODEL, "GRPC_PORT": "8080"})
+    for value in ("-1", "70000", "grpc"):
+        with pytest.raises(ConfigError, match="GRPC_PORT must be a TCP port"):
+            load_settings({**MODEL, "GRPC_PORT": value})

@@ -107,8 +107,8 @@ def test_lambda_web_adapter_turns_batching_off(server: Start, models: dict[str, 
         )
     assert all(r.status == 200 for r in results)
     metrics = process.request("GET", "/metrics").body.decode()
-    assert "modelport_batch_size_count 16.0" in metrics  # one call per request: never merged
-    assert "modelport_batch_size_sum 32.0" in metrics
+    assert 'modelport_batch_size_count{model="model"} 16.0' in metrics  # one call per request: never merged
+    assert 'modelport_batch_size_sum{model="model"} 32.0' in metrics
 
 
 def test_kserve_v2(server: Start, models: dict[str, Path]) -> None:

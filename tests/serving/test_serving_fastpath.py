@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from serving_image.app import _HOT_PATHS
 from serving_image.config import ConfigError, load_settings
-from serving_image.metrics import LoopHistograms, Metrics
+from serving_image.metrics import LoopHistograms
 
 from .serving_helpers import FakeRuntime, WarmUpClock, fake_app, install_warm_up_clock, wait_ready
 
@@ -118,7 +118,8 @@ def test_predict_routes_keep_their_route_label_and_errors(client: TestClient) ->
     metrics = client.app.service.metrics.registry  # type: ignore[attr-defined]
     route = "/v1/models/{model}:predict"
     for status, count in (("200", 1), ("404", 1), ("400", 1), ("415", 1)):
-        labels = {"route": route, "method": "POST", "status": status}
+        model = "" if status == "404" else "model"  # an unknown name in the path is never a label value
+        labels = {"model": model, "protocol": "http", "route": route, "status": status}
         assert metrics.get_sample_value("modelport_request_duration_seconds_count", labels) == count
 
 
@@ -184,4 +185,6 @@ def test_loop_histograms_refuse_bad_buckets_and_labels() -> None:
 
 
 def test_unlabelled_histograms_show_zero_before_the_first_observation() -> None:
-    assert Metrics().registry.get_sample_value("modelport_queue_seconds_count") == 0.0
+    registry = CollectorRegistry()
+    LoopHistograms("plain_seconds", "x", buckets=(1.0,), registry=registry)
+    assert registry.get_sample_value("plain_seconds_count") == 0.0

@@ -9,7 +9,7 @@ import pytest
 
 from serving_image.config import ModelSource
 from serving_image.errors import ModelLoadError
-from serving_image.layout import discover_versions
+from serving_image.layout import discover_repository, discover_versions
 from serving_image.storage import GCS_INSTALL_HINT, download_gcs, materialize, split_gs_uri
 
 
@@ -140,3 +140,34 @@ def test_gcs_download_keeps_relative_paths(tmp_path: Path, monkeypatch: pytest.M
     assert download_gcs("bkt", "models/churn", tmp_path) == 2
     assert (tmp_path / "1" / "saved_model.pb").read_text() == "models/churn/1/saved_model.pb"
     assert (tmp_path / "1" / "variables" / "variables.index").is_file()
+
+
+def test_a_repository_is_several_model_folders_or_a_pipeline_file(tmp_path: Path) -> None:
+    saved_model(tmp_path / "churn" / "1")
+    saved_model(tmp_path / "churn" / "2")
+    (tmp_path / "iris").mkdir()
+    (tmp_path / "iris" / "model.tflite").write_bytes(b"tfl3")
+    (tmp_path / "handlers").mkdir()  # never a model
+    assert discover_repository(tmp_path) == {
+        "churn": {1: tmp_path / "churn" / "1", 2: tmp_path / "churn" / "2"},
+        "iris": {1: tmp_path / "iris" / "model.tflite"},
+    }
+
+
+def test_one_model_folder_is_a_wrapper_not_a_repository(tmp_path: Path) -> None:
+    saved_model(tmp_path / "churn" / "1")
+    assert discover_repository(tmp_path) is None  # Azure ML's AZUREML_MODEL_DIR/<model>/... layout
+    assert discover_repository(saved_model(tmp_path / "plain")) is None
+    versions = tmp_path / "versions"
+    saved_model(versions / "1")
+    saved_model(versions / "2")
+    assert discover_repository(versions) is None  # numbered folders are versions of one model
+
+
+def test_a_pipeline_file_makes_a_repository_and_bad_folders_are_named(tmp_path: Path) -> None:
+    saved_model(tmp_path / "only")
+    (tmp_path / "pipeline.yaml").write_text("pipelines: {}\n")
+    assert discover_repository(tmp_path) == {"only": {1: tmp_path / "only"}}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="folder 'empty': found no model"):
+        discover_repository(tmp_path)

@@ -364,10 +364,11 @@ def test_metrics_count_requests_batches_and_rejections(models: dict[str, Path]) 
         text = client.get("/metrics").text
         assert client.get("/metrics").headers["content-type"].startswith("text/plain")
         predict = 'route="/v1/models/{model}:predict"'
-        assert f'modelport_request_duration_seconds_count{{method="POST",{predict},status="200"}} 3.0' in text
-        assert f'modelport_request_duration_seconds_count{{method="POST",{predict},status="400"}} 1.0' in text
-        assert "modelport_batch_size_sum 6.0" in text
-        assert "modelport_queue_seconds_count 3.0" in text
-        assert "modelport_inference_seconds_count" in text
+        labels = 'model="model",protocol="http"'
+        assert f'modelport_request_duration_seconds_count{{{labels},{predict},status="200"}} 3.0' in text
+        assert f'modelport_request_duration_seconds_count{{{labels},{predict},status="400"}} 1.0' in text
+        assert 'modelport_batch_size_sum{model="model"} 6.0' in text
+        assert 'modelport_queue_seconds_count{model="model"} 3.0' in text
+        assert 'modelport_inference_seconds_count{model="model"}' in text
         assert "modelport_in_flight_requests 1.0" in text  # this scrape
-        assert "modelport_model_ready 1.0" in text
+        assert 'modelport_model_ready{model="model"} 1.0' in text

@@ -245,3 +245,9 @@ def test_a_large_malformed_body_gets_the_orjson_message() -> None:
     raw = b'{"instances": [' + b"1.5," * 40000 + b"]}"
     with pytest.raises(codec.BadRequest, match="malformed JSON"):
         codec.parse_json(raw)
+
+
+def test_a_key_holding_a_nul_character_steps_aside() -> None:
+    """simdjson looks keys up as C strings: "\\u0000" would find the value of "" (found by hypothesis)."""
+    raw = orjson.dumps({"": [], "\x00": [0.0], "instances": image().tolist()})
+    assert tensorjson.loads(raw) is None
