@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .credentials import env_credential_findings
 from .regions import region_zones
 from .validation import (
     SpecError,
@@ -477,9 +478,16 @@ class ModelService(_Part):
             key_description="an environment variable name",
             scalars_to_str=True,
         )
-        for key in env:
+        for key, value in env.items():
             if SECRET_LOOKING_ENV.search(key):
                 raise SpecError(f"env.{key}", "looks like a credential; put it in `secrets` as a reference")
+            findings = env_credential_findings(key, value)
+            if findings:
+                raise SpecError(
+                    f"env.{key}",
+                    f"holds {' and '.join(findings)}: a credential never goes in `env`. Store it in a secret store "
+                    f"and reference it as `secrets: {{{key}: <reference>}}` ({SECRET_TEXT})",
+                )
         object.__setattr__(self, "env", MappingProxyType(env))
         self._check_secrets(env)
         tags = check_str_map(

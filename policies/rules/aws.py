@@ -10,8 +10,8 @@ from pulumi_policy import ResourceValidationArgs
 
 from .base import ADVISORY, MANDATORY, collect, environment, resource_rule
 from .props import (
-    SECRET_NAME,
     decode_text,
+    env_findings,
     get,
     has_digest,
     is_false,
@@ -411,19 +411,6 @@ def user_data_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"user data contains {finding}"
 
 
-def _env_pairs(value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        for key in value:
-            yield str(key), value.get(key)
-    else:
-        for entry in items(value):
-            yield str(get(entry, "name", default="")), get(entry, "value")
-
-
-def _plain_secret_env(value: Any) -> list[str]:
-    return [name for name, item in _env_pairs(value) if SECRET_NAME.search(name) and item]
-
-
 @_rule(
     name="aws-lambda-env-no-secrets",
     description="Lambda environment variables hold no credentials.",
@@ -435,12 +422,8 @@ def _plain_secret_env(value: Any) -> list[str]:
     remediation="Pass the secret's ARN and read it at runtime (modelport's `secrets` does this).",
 )
 def lambda_env_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
-    variables = get(args.props, "environment", "variables", default={})
-    for name in _plain_secret_env(variables):
-        yield f"environment variable {name} holds a literal credential"
-    for name, value in _env_pairs(variables):
-        for finding in secret_findings(str(value)):
-            yield f"environment variable {name} contains {finding}"
+    for name, finding in env_findings(get(args.props, "environment", "variables", default={})):
+        yield f"environment variable {name} holds {finding}"
 
 
 def container_definitions(args: ResourceValidationArgs) -> list[Mapping[str, Any]]:
@@ -462,8 +445,8 @@ def _ecs_rule(**kwargs: Any) -> Any:
 )
 def ecs_env_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     for container in container_definitions(args):
-        for name in _plain_secret_env(container.get("environment")):
-            yield f"container {container.get('name')} sets {name} as a literal value"
+        for name, finding in env_findings(container.get("environment")):
+            yield f"container {container.get('name')} sets {name} to {finding}"
 
 
 @_ecs_rule(
@@ -561,8 +544,8 @@ def _sagemaker_containers(args: ResourceValidationArgs) -> list[Mapping[str, Any
 )
 def sagemaker_env_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     for container in _sagemaker_containers(args):
-        for name in _plain_secret_env(container.get("environment")):
-            yield f"environment variable {name} holds a literal credential"
+        for name, finding in env_findings(container.get("environment")):
+            yield f"environment variable {name} holds {finding}"
 
 
 # --- least privilege --------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 from pulumi_policy import ResourceValidationArgs
 
 from .base import ADVISORY, MANDATORY, collect, environment, resource_rule
-from .props import SECRET_NAME, get, has_digest, is_false, is_true, is_zero, items, number, strings
+from .props import env_findings, get, has_digest, is_false, is_true, is_zero, items, number, strings
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -526,10 +526,8 @@ def image_digest(args: ResourceValidationArgs) -> Iterator[str]:
 def no_secret_env_values(args: ResourceValidationArgs) -> Iterator[str]:
     _, spec = pod_template(args)
     for label, c in containers(spec):
-        for env in items(c.get("env")):
-            name = str(get(env, "name", default=""))
-            if SECRET_NAME.search(name) and get(env, "value"):
-                yield f"{label} sets {name} as a literal value"
+        for name, finding in env_findings(c.get("env")):
+            yield f"{label} sets {name} to {finding}"
 
 
 @_workload_rule(

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from modelport.credentials import credential_findings, env_credential_findings
 from pulumi_policy.proxy import UnknownValueError
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "parse_json",
     "policy_statements",
     "secret_findings",
+    "env_findings",
     "strings",
 ]
 
@@ -213,26 +215,35 @@ SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY|CONNECTION_?STRING|AUTH)",
     re.IGNORECASE,
 )
-_SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("an Azure storage account key", re.compile(r"AccountKey=[A-Za-z0-9+/=]{40,}")),
-    (
-        "a credential assignment",
-        re.compile(
-            r"(?i)\b[\w-]*(?:password|passwd|secret|api[_-]?key|access[_-]?key|token)[\w-]*\s*[:=]\s*"
-            r"[\"']?(?!\$\{|\$\(|\{\{|<)[^\s\"']{8,}"
-        ),
-    ),
-)
 
 
 def secret_findings(text: str) -> list[str]:
-    """What secret-looking content ``text`` holds, described without quoting the secret."""
-    return [label for label, pattern in _SECRET_VALUES if pattern.search(text)]
+    """What credential-looking content ``text`` (user data, a script) holds, described without quoting it.
+
+    The maintained detect-secrets plugins judge it (URLs with passwords, token formats, private keys, high
+    entropy), after modelport.credentials removes what is public by construction (digests, ARNs, UUIDs).
+    """
+    return credential_findings(text)
+
+
+def env_findings(env: Any) -> Iterator[tuple[str, str]]:
+    """(name, finding) for each environment variable whose name or literal value is a credential.
+
+    ``env`` is a mapping (Lambda, SageMaker) or a list of ``{name, value}`` entries (ECS, Kubernetes); entries
+    that take their value from elsewhere (``valueFrom``) carry no literal and pass.
+    """
+    if isinstance(env, Mapping):
+        pairs = [(str(key), env.get(key)) for key in env]
+    else:
+        pairs = [(str(get(entry, "name", default="")), get(entry, "value")) for entry in items(env)]
+    for name, value in pairs:
+        if value is None or value == "":
+            continue
+        if SECRET_NAME.search(name):
+            yield name, "a literal credential"
+            continue
+        for finding in env_credential_findings(name, str(value)):
+            yield name, finding
 
 
 def policy_statements(document: Any) -> list[Mapping[str, Any]]:

@@ -644,7 +644,7 @@ CASES: list[Case] = [
     ),
     bad(
         "aws-lambda-env-no-secrets",
-        lambda n: function(n, environment={"variables": {"PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\nMIIE"}}),
+        lambda n: function(n, environment={"variables": {"PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0"}}),
         "private key value",
     ),
     bad(
