@@ -7,10 +7,13 @@ import binascii
 import gzip
 import json
 import re
+import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from modelport.credentials import credential_findings, env_credential_findings
+from modelport.spec import parse_image
+from modelport.validation import SpecError
 from pulumi_policy.proxy import UnknownValueError
 
 __all__ = [
@@ -145,25 +148,95 @@ def parse_json(value: Any) -> Any:
     return value
 
 
-_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
 def has_digest(image: Any) -> bool:
-    """Whether an OCI reference is pinned by a sha256 digest."""
-    return isinstance(image, str) and bool(_DIGEST.search(image.strip()))
+    """Whether an OCI reference, parsed with the OCI grammar (short Docker Hub names too), is pinned by digest."""
+    if not isinstance(image, str):
+        return False
+    try:
+        ref = parse_image("image", image.strip())
+    except SpecError:
+        return False
+    return ref.digest is not None and bool(re.fullmatch(r"sha256:[0-9a-f]{64}", ref.digest))
 
 
-# An OCI reference following a container-runtime verb or key in scripts and cloud-init.
-_IMAGE_IN_TEXT = re.compile(
-    r"(?:docker|podman|nerdctl|ctr)\s+(?:run|pull|create)\b[^\n]*?\s(?P<a>[a-z0-9.-]+(?::\d+)?/[\w./-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)"
-    r"|\bimage\s*[:=]\s*[\"']?(?P<b>[a-z0-9.-]+(?::\d+)?/[\w./-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)",
-    re.IGNORECASE,
-)
+# A container runtime invoked by a script; its first positional argument after the verb is the image.
+_RUNTIME = re.compile(r"\b(docker|podman|nerdctl|ctr|crictl|containerd|finch)\b", re.IGNORECASE)
+_RUNTIME_VERBS = {"run", "pull", "create"}
+# `docker run` / `podman run` flags that take no value; every other flag takes one (as its next word or after =).
+_BOOLEAN_FLAGS = {
+    "--detach",
+    "--rm",
+    "--init",
+    "--interactive",
+    "--tty",
+    "--read-only",
+    "--privileged",
+    "--publish-all",
+    "--no-healthcheck",
+    "--oom-kill-disable",
+    "--disable-content-trust",
+    "--quiet",
+    "--all-tags",
+    "--use-api-socket",
+    "--replace",
+    "--sig-proxy",
+}
+_BOOLEAN_SHORT = set("ditPqa")
+_IMAGE_KEY = re.compile(r"^\s*-?\s*[\"']?image[\"']?\s*[:=]\s*[\"']?(?P<ref>[^\s\"']+)", re.IGNORECASE | re.MULTILINE)
+
+
+def _commands(text: str) -> Iterator[list[str]]:
+    """Shell words of each command in ``text`` (continuations joined; ``;``/``&&``/``|`` split commands)."""
+    joined = re.sub(r"\\\n", " ", text)
+    for line in joined.splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        try:
+            words = list(lexer)
+        except ValueError:
+            words = line.split()
+        command: list[str] = []
+        for word in words:
+            if word and set(word) <= set(";&|()<>"):
+                if command:
+                    yield command
+                command = []
+            else:
+                command.append(word)
+        if command:
+            yield command
+
+
+def _runtime_image(words: list[str]) -> str | None:
+    """The image a ``<runtime> [container|image] run|pull|create ...`` command names, if it is one."""
+    for index, word in enumerate(words):
+        if _RUNTIME.fullmatch(word.rsplit("/", 1)[-1]) is None:
+            continue
+        rest = words[index + 1 :]
+        while rest and rest[0] in ("container", "image", "-n") or (rest and rest[0].startswith("--namespace")):
+            rest = rest[2:] if rest[0] == "-n" else rest[1:]
+        if not rest or rest[0] not in _RUNTIME_VERBS:
+            continue
+        args = iter(rest[1:])
+        for arg in args:
+            if arg == "--":
+                return next(args, None)
+            if arg.startswith("--"):
+                if "=" not in arg and arg not in _BOOLEAN_FLAGS:
+                    next(args, None)
+            elif arg.startswith("-") and len(arg) > 1:
+                if not set(arg[1:]) <= _BOOLEAN_SHORT:
+                    next(args, None)
+            else:
+                return arg
+    return None
 
 
 def image_refs_in_text(text: str) -> list[str]:
-    """The container images a startup script or cloud-init document runs or pulls."""
-    return [m.group("a") or m.group("b") for m in _IMAGE_IN_TEXT.finditer(text)]
+    """The container images a startup script or cloud-init document runs, pulls or names as ``image:``."""
+    found = [image for words in _commands(text) if (image := _runtime_image(words))]
+    found += [match.group("ref") for match in _IMAGE_KEY.finditer(text)]
+    return list(dict.fromkeys(found))
 
 
 def unpinned_named_containers(containers: Iterable[Mapping[str, Any]]) -> Iterator[str]:
@@ -174,11 +247,17 @@ def unpinned_named_containers(containers: Iterable[Mapping[str, Any]]) -> Iterat
 
 
 def unpinned_boot_images(args: Any, text: str, source: str, runner: str) -> Iterator[str]:
-    """Findings for the images a VM's boot text (``source``: user data, cloud-init...) starts without a
-    digest; not applicable when it starts none. ``runner`` names what runs them in the finding."""
+    """Findings for the images a VM's boot text (``source``: user data, cloud-init...) starts without a digest.
+
+    Not applicable only when the text involves no container runtime at all; a text that runs one with an image
+    this rule cannot recognise fails, since an image nobody can judge is not a pinned one.
+    """
     refs = image_refs_in_text(text)
     if not refs:
-        args.not_applicable(f"the {source} starts no container image")
+        if _RUNTIME.search(text) is None:
+            args.not_applicable(f"the {source} involves no container runtime")
+        yield f"the {source} runs a container runtime, but no image reference could be recognised to judge"
+        return
     for ref in refs:
         if not has_digest(ref):
             yield f"{runner} runs {ref}, which is not pinned by digest"

@@ -644,7 +644,14 @@ CASES: list[Case] = [
     ),
     bad(
         "aws-lambda-env-no-secrets",
-        lambda n: function(n, environment={"variables": {"PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0"}}),
+        lambda n: function(
+            n,
+            environment={
+                "variables": {
+                    "PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0"
+                }
+            },
+        ),
         "private key value",
     ),
     bad(
@@ -912,6 +919,58 @@ CASES: list[Case] = [
     good("aws-sagemaker-image-digest", sagemaker_model, "digest"),
     bad(
         "aws-vm-image-digest", lambda n: launch_template(n, user_data=b64(cloud_init(ECR_TAGGED))), "tag in cloud-init"
+    ),
+    bad("aws-vm-image-digest", lambda n: launch_template(n, user_data=b64(cloud_init("python:3.12"))), "hub short"),
+    bad(
+        "aws-vm-image-digest",
+        lambda n: launch_template(n, user_data=b64("#!/bin/bash\ndocker run -d --name m -p 80:80 library/nginx\n")),
+        "hub path, no tag",
+    ),
+    bad(
+        "aws-vm-image-digest",
+        lambda n: launch_template(n, user_data=b64('#cloud-config\nruncmd:\n  - [docker, run, "python:3.12"]\n')),
+        "runtime with an image it cannot read",
+    ),
+    good(
+        "aws-vm-image-digest",
+        lambda n: launch_template(n, user_data=b64(cloud_init("python@sha256:" + "0" * 64))),
+        "hub short name by digest",
+    ),
+    bad("aws-ecs-image-digest", lambda n: task_definition(n, image="python:3.12"), "hub short tag"),
+    bad(
+        "aws-ecs-env-no-secrets",
+        lambda n: task_definition(n, environment=[{"name": "DATABASE_URL", "value": "postgres://admin:pw@db/prod"}]),
+        "URL with a password",
+    ),
+    bad(
+        "aws-sagemaker-env-no-secrets",
+        lambda n: sagemaker_model(
+            n,
+            primary_container={
+                "image": ECR_IMAGE,
+                "environment": {"UPSTREAM": "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"},
+            },
+        ),
+        "GitHub token value",
+    ),
+    bad(
+        "aws-lambda-env-no-secrets",
+        lambda n: function(
+            n, environment={"variables": {"SIGNING": "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3A="}}
+        ),
+        "high-entropy value",
+    ),
+    good(
+        "aws-user-data-no-secrets",
+        lambda n: launch_template(
+            n,
+            user_data=b64(
+                "#!/bin/bash\nvalue=$(aws secretsmanager get-secret-value --secret-id "
+                f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:churn-apikey-AbCdEf --query SecretString)\n"
+                "printf '%s=%s\\n' API_KEY \"$value\" >> /run/modelport.env\n"
+            ),
+        ),
+        "Secrets Manager reference fetched at boot",
     ),
     # stack joins
     bad("autoscaler-aws-ecs", lambda n: ecs_service(n), "no target"),
