@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from .credentials import env_credential_findings
+from .networks import open_to_internet
 from .regions import region_zones
 from .validation import (
     SpecError,
@@ -380,6 +381,13 @@ class Exposure(_Part):
         networks = check_str_list("allowed_networks", self.allowed_networks)
         for index, network in enumerate(networks):
             parse_network(f"allowed_networks[{index}]", network)
+        internet = open_to_internet(networks)
+        if internet and not self.public:
+            raise SpecError(
+                "allowed_networks",
+                f"admits {internet}, but the exposure is private (public: false). Name the callers' own ranges, or "
+                "make the exposure public (which needs authentication)",
+            )
         object.__setattr__(self, "allowed_principals", principals)
         object.__setattr__(self, "allowed_networks", networks)
         check_optional_str("certificate", self.certificate, max_length=2048)

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from ..base import merge_options
 from ..kubernetes.workload import ModelWorkload, ModelWorkloadArgs
+from ..networks import open_to_internet
 from ..validation import SpecError, check_int, check_optional_str, check_str, check_str_list, under
 from .foundation import BASE_INTERFACE_ENDPOINTS
 from .iam import AwsContext, role_with_policy, service_trust
@@ -92,13 +93,16 @@ class EksServiceArgs(PatternArgs):
             cidrs = check_str_list(key, getattr(self, key))
             for index, cidr in enumerate(cidrs):
                 try:
-                    network = ipaddress.ip_network(cidr)
+                    ipaddress.ip_network(cidr)
                 except ValueError:
                     raise SpecError(f"{key}[{index}]", f"must be an IPv4 CIDR (got {cidr!r})") from None
-                if key == "endpoint_public_access_cidrs" and network.prefixlen == 0:
-                    raise SpecError(
-                        f"{key}[{index}]", "a public API endpoint must be allow-listed, not open to 0.0.0.0/0"
-                    )
+            internet = open_to_internet(cidrs)
+            if internet:
+                raise SpecError(
+                    key,
+                    f"admits {internet}: the cluster API must be allow-listed to the operators' own ranges, "
+                    "never opened to the internet (the CIDRs are judged together, as a set)",
+                )
             object.__setattr__(self, key, cidrs)
         if self.admin_principal_arns is not None:
             object.__setattr__(

@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from modelport.networks import open_to_internet
 from pulumi_policy import ResourceValidationArgs
 
 from .base import ADVISORY, MANDATORY, collect, environment, resource_rule
@@ -732,6 +733,14 @@ def lambda_permission_scoped(args: ResourceValidationArgs) -> Iterator[str]:
         yield "the permission opens a NONE-auth function URL"
 
 
+def _internet(ranges: list[str]) -> str | None:
+    """How much of the internet a set of CIDRs admits, or None; a value that is no CIDR counts as the internet."""
+    try:
+        return open_to_internet(ranges)
+    except ValueError:
+        return f"an unreadable range ({', '.join(ranges)})"
+
+
 def _ingress_rules(args: ResourceValidationArgs) -> Iterator[tuple[list[str], float, float]]:
     props = args.props
     if args.resource_type == SECURITY_GROUP:
@@ -765,9 +774,9 @@ def _ingress_rules(args: ResourceValidationArgs) -> Iterator[tuple[list[str], fl
 )
 def security_group_no_open_ingress(args: ResourceValidationArgs) -> Iterator[str]:
     for ranges, low, high in _ingress_rules(args):
-        open_ranges = [r for r in ranges if r in ("0.0.0.0/0", "::/0")]
-        if open_ranges and not (low == high and low in (80, 443)):
-            yield f"ports {int(low)}-{int(high)} are open to {', '.join(open_ranges)}"
+        internet = _internet(ranges)
+        if internet and not (low == high and low in (80, 443)):
+            yield f"ports {int(low)}-{int(high)} are open to {', '.join(ranges)}, which admits {internet}"
 
 
 @_rule(
@@ -787,8 +796,9 @@ def eks_private_endpoint(args: ResourceValidationArgs) -> Iterator[str]:
         yield "endpointPrivateAccess is not true"
     if not is_false(get(config, "endpointPublicAccess")):
         cidrs = strings(get(config, "publicAccessCidrs")) or ["0.0.0.0/0"]
-        if "0.0.0.0/0" in cidrs:
-            yield "the public API endpoint is open to 0.0.0.0/0"
+        internet = _internet(cidrs)
+        if internet:
+            yield f"the public API endpoint admits {internet} ({', '.join(cidrs)})"
 
 
 # --- availability -----------------------------------------------------------------------------------------

@@ -827,7 +827,39 @@ CASES: list[Case] = [
         "IPv6 app port",
     ),
     good("aws-security-group-no-open-ingress", lambda n: security_group_rule(n, "0.0.0.0/0", 443), "HTTPS"),
+    bad(
+        "aws-security-group-no-open-ingress",
+        lambda n: aws.ec2.SecurityGroup(
+            n,
+            ingress=[
+                {"protocol": "tcp", "from_port": 8080, "to_port": 8080, "cidr_blocks": ["0.0.0.0/1", "128.0.0.0/1"]}
+            ],
+        ),
+        "two halves of the internet",
+    ),
+    bad("aws-security-group-no-open-ingress", lambda n: security_group_rule(n, "0.0.0.0/1", 22), "half the internet"),
+    bad(
+        "aws-security-group-no-open-ingress",
+        lambda n: aws.vpc.SecurityGroupIngressRule(
+            n, security_group_id="sg-1", cidr_ipv6="::ffff:0:0/96", ip_protocol="tcp", from_port=22, to_port=22
+        ),
+        "IPv4 internet written as IPv6",
+    ),
+    good("aws-security-group-no-open-ingress", lambda n: security_group_rule(n, "10.0.0.0/8", 8080), "VPC range"),
     bad("aws-eks-private-endpoint", lambda n: eks_cluster(n, vpc_config={"subnet_ids": SUBNETS}), "public default"),
+    bad(
+        "aws-eks-private-endpoint",
+        lambda n: eks_cluster(
+            n,
+            vpc_config={
+                "subnet_ids": SUBNETS,
+                "endpoint_private_access": True,
+                "endpoint_public_access": True,
+                "public_access_cidrs": ["0.0.0.0/1", "128.0.0.0/1"],
+            },
+        ),
+        "internet as two halves",
+    ),
     good(
         "aws-eks-private-endpoint",
         lambda n: eks_cluster(
