@@ -1,4 +1,4 @@
-"""Issue 10's classes of insecure input, each refused whatever its spelling: credentials, networks, images, k8s reach."""
+"""Issue 10's classes of insecure input, refused whatever the spelling: credentials, networks, images, k8s reach."""
 
 from __future__ import annotations
 

@@ -648,7 +648,8 @@ CASES: list[Case] = [
             n,
             environment={
                 "variables": {
-                    "PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0"
+                    "PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\n"
+                    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0"
                 }
             },
         ),
