@@ -196,6 +196,14 @@ class Foundation(pulumi.ComponentResource):
                 principal={"Service": pulumi.Output.concat("logs.", ctx.region, ".", ctx.dns_suffix)},
                 condition={"StringLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", "log-group:*")}},
             ),
+            statement(
+                # CloudWatch alarms publish to the alarm topic, which this key encrypts.
+                "AllowCloudWatchAlarmsToPublishToEncryptedTopics",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "*",
+                principal={"Service": pulumi.Output.concat("cloudwatch.", ctx.dns_suffix)},
+                condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+            ),
         ]
         depends_on: list[pulumi.Resource] = []
         if self._args.autoscaling_key_grant and self._args.create_autoscaling_role:

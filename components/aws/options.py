@@ -96,6 +96,9 @@ class AwsArgs(ComponentArgs):
 
     # Patterns that can run without a VPC (Lambda) override this.
     NETWORK_OPTIONAL: ClassVar[bool] = False
+    # The longest a request can take on the pattern (the ALB idle timeout, SageMaker's invocation limit); a p99
+    # latency alarm at or above it can never fire. Lambda uses its own timeout_seconds.
+    REQUEST_LIMIT_MS: ClassVar[int] = 60_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -135,7 +138,39 @@ class AwsArgs(ComponentArgs):
         check_number(
             "alarm_error_rate_percent", self.alarm_error_rate_percent, minimum=0, maximum=100, exclusive_min=True
         )
+        if self.alarm_error_rate_percent >= 100:
+            raise SpecError(
+                "alarm_error_rate_percent",
+                "the alarm fires when the 5xx rate is above this share, so 100 can never fire: use a value below 100",
+            )
         check_int("alarm_p99_latency_ms", self.alarm_p99_latency_ms, minimum=1, maximum=900_000)
+        if self.alarm_p99_latency_ms >= self.request_limit_ms:
+            raise SpecError(
+                "alarm_p99_latency_ms",
+                f"requests on this pattern end by {self.request_limit_ms} ms, so a p99 alarm at "
+                f"{self.alarm_p99_latency_ms} ms can never fire: use a lower threshold",
+            )
+        self._check_prod_recovery()
+
+    @property
+    def request_limit_ms(self) -> int:
+        return self.REQUEST_LIMIT_MS
+
+    def _check_prod_recovery(self) -> None:
+        """Prod keeps what detects and survives failure: a NAT gateway per zone and alarms."""
+        if self.profile.name != "prod":
+            return
+        if self.nat_per_zone is False and self.vpc_id is None:
+            raise SpecError(
+                "nat_per_zone",
+                "prod keeps a NAT gateway in every zone, so losing one zone never cuts the others off; remove "
+                "nat_per_zone: false (or deploy to a staging stack)",
+            )
+        if self.alarms is False:
+            raise SpecError(
+                "alarms",
+                "prod keeps its error-rate and latency alarms (they also drive canary rollback); remove alarms: false",
+            )
 
     def _check_network(self) -> None:
         if self.vpc_id is not None:

@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..base import ComponentArgs, merge_options
+from ..clusters import SYSTEM_NAMESPACES, system_namespace
 from ..networks import METADATA_ADDRESSES, covers_address, subtract, to_networks
 from ..spec import ModelService, Target, Variant, split_replicas
 from ..validation import (
@@ -36,33 +37,6 @@ GRACEFUL_TIMEOUT_SECONDS = 8
 TERMINATION_GRACE_SECONDS = PRESTOP_SECONDS + GRACEFUL_TIMEOUT_SECONDS + 7
 GPU_RESOURCE = "nvidia.com/gpu"
 PSS_LEVEL = "restricted"
-# Namespaces that belong to the cluster or its add-ons: a deny-all NetworkPolicy there cuts off CoreDNS, the
-# ingress controller or monitoring. The ingress and metrics namespaces of the target are refused too.
-SYSTEM_NAMESPACES = frozenset(
-    {
-        "default",
-        "kube-system",
-        "kube-public",
-        "kube-node-lease",
-        "ingress-nginx",
-        "monitoring",
-        "cert-manager",
-        "istio-system",
-        "linkerd",
-        "gatekeeper-system",
-        "kyverno",
-        "calico-system",
-        "tigera-operator",
-        "karpenter",
-        "amazon-cloudwatch",
-        "aws-observability",
-        "gmp-system",
-        "gke-managed-system",
-        "app-routing-system",
-    }
-)
-SYSTEM_NAMESPACE_PREFIXES = ("kube-", "gke-", "aks-", "openshift-")
-
 # The ingress annotations each controller may take, and the values each accepts (None: any value). Everything
 # else is refused: snippets inject controller configuration, and scheme, source ranges, groups, subnets, security
 # groups and custom actions decide who can reach the service, which only `exposure` decides.
@@ -160,10 +134,6 @@ def _source_range_problem(value: str, exposure: Any) -> str | None:
     if outside:
         return f"admits {', '.join(outside)}, outside exposure.allowed_networks"
     return None
-
-
-def system_namespace(name: str) -> bool:
-    return name in SYSTEM_NAMESPACES or name.startswith(SYSTEM_NAMESPACE_PREFIXES)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -55,6 +55,7 @@ LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 APP_TARGET = "aws:appautoscaling/target:Target"
 SNS_TOPIC = "aws:sns/topic:Topic"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SECRET = "aws:secretsmanager/secret:Secret"
 EBS_VOLUME = "aws:ebs/volume:Volume"
 IAM_ROLE = "aws:iam/role:Role"
@@ -1083,6 +1084,23 @@ def ecs_container_insights(args: ResourceValidationArgs) -> Iterator[str]:
     settings = {get(s, "name"): get(s, "value") for s in items(args.props.get("settings"))}
     if settings.get("containerInsights") not in ("enabled", "enhanced"):
         yield "containerInsights is not enabled"
+
+
+@_rule(
+    name="aws-alarm-actions-prod",
+    description="In prod, every CloudWatch alarm notifies someone: actions enabled and at least one alarm action.",
+    resource_types=(METRIC_ALARM,),
+    concern="logging",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Set alarm_actions to an SNS topic your on-call subscribes to (modelport creates one when unset).",
+)
+def alarm_actions_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    if is_false(args.props.get("actionsEnabled")):
+        yield "actionsEnabled is false"
+    if not is_set(args.props, "alarmActions"):
+        yield "the alarm has no alarmActions: nobody is told when it fires"
 
 
 # --- WAF --------------------------------------------------------------------------------------------------

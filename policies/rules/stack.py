@@ -194,10 +194,18 @@ def pdb_required(args: StackValidationArgs) -> Iterator[Finding]:
     )
 
 
-def _default_deny(policy: PolicyResource, direction: str) -> bool:
+def _default_deny(policy: PolicyResource, direction: str, workload: PolicyResource) -> bool:
+    """Whether ``policy`` denies ``direction`` by default for the pods of ``workload``: an empty pod selector
+    (every pod of the namespace) or matchLabels the pods carry (in a namespace shared with others)."""
+    if _namespace(policy) != _namespace(workload):
+        return False
     spec = get(policy.props, "spec", default={})
     selector = get(spec, "podSelector", default={})
-    if any(items(get(selector, key)) or get(selector, key) for key in ("matchLabels", "matchExpressions")):
+    if items(get(selector, "matchExpressions")):
+        return False
+    wanted = get(selector, "matchLabels", default={})
+    labels = _pod_labels(workload)
+    if wanted and not all(labels.get(k) == wanted.get(k) for k in wanted):
         return False
     types = strings(get(spec, "policyTypes"))
     rules_key = direction.lower()
@@ -206,20 +214,13 @@ def _default_deny(policy: PolicyResource, direction: str) -> bool:
     return direction in types and not items(get(spec, rules_key))
 
 
-def _namespaces_with_pods(args: StackValidationArgs) -> dict[str, PolicyResource]:
-    found: dict[str, PolicyResource] = {}
-    for workload in of_type(args.resources, *k8s.WORKLOADS):
-        found.setdefault(_namespace(workload), workload)
-    return found
-
-
 def _default_deny_findings(args: StackValidationArgs, direction: str) -> Iterator[Finding]:
     policies = of_type(args.resources, NETWORK_POLICY)
-    for namespace, workload in _namespaces_with_pods(args).items():
-        if not any(_namespace(p) == namespace and _default_deny(p, direction) for p in policies):
+    for workload in of_type(args.resources, *k8s.WORKLOADS):
+        if not any(_default_deny(p, direction, workload) for p in policies):
             yield (
-                f"namespace {namespace} runs pods (e.g. {workload.name}) without a default-deny "
-                f"{direction.lower()} NetworkPolicy",
+                f"{workload.name} in namespace {_namespace(workload)} runs pods without a default-deny "
+                f"{direction.lower()} NetworkPolicy selecting them",
                 workload.urn,
             )
 

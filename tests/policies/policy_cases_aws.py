@@ -328,6 +328,20 @@ def security_group_rule(n: str, cidr: str, port: int) -> aws.vpc.SecurityGroupIn
     )
 
 
+def metric_alarm(n: str, **kw: Any) -> aws.cloudwatch.MetricAlarm:
+    args = {
+        "comparison_operator": "GreaterThanThreshold",
+        "evaluation_periods": 5,
+        "metric_name": "TargetResponseTime",
+        "namespace": "AWS/ApplicationELB",
+        "extended_statistic": "p99",
+        "period": 60,
+        "threshold": 2,
+        "alarm_actions": [f"arn:aws:sns:us-east-1:{ACCOUNT}:on-call"],
+    }
+    return aws.cloudwatch.MetricAlarm(n, **{**args, **kw})
+
+
 def app_target(n: str, namespace: str = "ecs", **kw: Any) -> aws.appautoscaling.Target:
     args = {
         "service_namespace": namespace,
@@ -943,6 +957,9 @@ CASES: list[Case] = [
     bad("aws-alb-waf", lambda n: public_alb(n, protected=False), "public ALB, no ACL"),
     good("aws-alb-waf", public_alb, "public ALB with ACL"),
     good("aws-alb-waf", load_balancer, "internal ALB"),
+    bad("aws-alarm-actions-prod", lambda n: metric_alarm(n, alarm_actions=[]), "nobody notified"),
+    bad("aws-alarm-actions-prod", lambda n: metric_alarm(n, actions_enabled=False), "actions disabled"),
+    good("aws-alarm-actions-prod", metric_alarm, "notifies a topic"),
     # supply chain
     bad("aws-ecr-immutable-tags", lambda n: repository(n, image_tag_mutability="MUTABLE"), "mutable"),
     bad("aws-ecr-scan-on-push", lambda n: repository(n, image_scanning_configuration=None), "no scan"),
