@@ -843,32 +843,6 @@ def asg_elb_health_check(args: ResourceValidationArgs) -> Iterator[str]:
 
 
 @_rule(
-    name="aws-min-capacity-prod",
-    description="In prod, groups, services and scaling targets keep at least two instances or tasks.",
-    resource_types=(ASG, ECS_SERVICE, APP_TARGET, EKS_NODE_GROUP),
-    concern="availability",
-    level=MANDATORY,
-    severity="high",
-    prod_only=True,
-    remediation="Set scaling.min_replicas to 2 or more (the prod profile's default is 3).",
-)
-def min_capacity_prod(args: ResourceValidationArgs) -> Iterator[str]:
-    props = args.props
-    if args.resource_type == ASG:
-        value, what = number(props.get("minSize")), "minSize"
-    elif args.resource_type == EKS_NODE_GROUP:
-        value, what = number(get(props, "scalingConfig", "minSize")), "scalingConfig.minSize"
-    elif args.resource_type == ECS_SERVICE:
-        value, what = number(props.get("desiredCount")), "desiredCount"
-    else:
-        if props.get("serviceNamespace") not in ("ecs", "sagemaker", "ec2"):
-            args.not_applicable("provisioned concurrency is measured in executions, not instances")
-        value, what = number(props.get("minCapacity")), "minCapacity"
-    if value is not None and value < 2:
-        yield f"{what} is {int(value)}"
-
-
-@_rule(
     name="aws-ecs-multi-az",
     description="ECS services place tasks in subnets of at least two availability zones (three in prod).",
     resource_types=(ECS_SERVICE,),

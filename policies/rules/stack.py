@@ -307,6 +307,62 @@ def _app_autoscaling_findings(
             yield f"{label} {subject.name} has a scaling target but no scaling policy", subject.urn
 
 
+EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def _minimum_capacity(resource: PolicyResource) -> tuple[str, float | None]:
+    """What a capacity resource keeps at minimum, and under which property."""
+    props = resource.props
+    if resource.resource_type == ASG:
+        return "minSize", number(props.get("minSize"))
+    if resource.resource_type == EKS_NODE_GROUP:
+        return "scalingConfig.minSize", number(get(props, "scalingConfig", "minSize"))
+    if resource.resource_type == ECS_SERVICE:
+        return "desiredCount", number(props.get("desiredCount"))
+    return "minCapacity", number(props.get("minCapacity"))
+
+
+def _service_of(resource: PolicyResource) -> str:
+    """The component a capacity resource serves: its nearest modelport component ancestor, else itself."""
+    current = resource.parent
+    while current is not None:
+        if str(current.resource_type).startswith("modelport:"):
+            return current.urn
+        current = current.parent
+    return resource.urn
+
+
+@stack_rule(
+    name="aws-min-capacity-prod",
+    description="In prod, every service keeps at least two instances or tasks across its tracks (Auto Scaling "
+    "groups, ECS services, node groups and ECS/SageMaker/EC2 scaling targets, summed per service).",
+    resource_types=(ASG, ECS_SERVICE, APP_TARGET, EKS_NODE_GROUP),
+    cloud="aws",
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Set scaling.min_replicas to 2 or more (the prod profile's default is 3); a canary track may run "
+    "one instance while the stable track runs the rest.",
+)
+def min_capacity_prod(args: StackValidationArgs) -> Iterator[Finding]:
+    groups: dict[tuple[str, str, str], list[tuple[PolicyResource, str, float]]] = {}
+    for resource in of_type(args.resources, ASG, ECS_SERVICE, APP_TARGET, EKS_NODE_GROUP):
+        namespace = str(get(resource.props, "serviceNamespace", default=""))
+        if resource.resource_type == APP_TARGET and namespace not in ("ecs", "sagemaker", "ec2"):
+            continue  # provisioned concurrency is measured in executions, not instances
+        what, value = _minimum_capacity(resource)
+        if value is None:
+            continue
+        key = (_service_of(resource), resource.resource_type, namespace)
+        groups.setdefault(key, []).append((resource, what, value))
+    for members in groups.values():
+        total = sum(value for _, _, value in members)
+        if total < 2:
+            shown = ", ".join(f"{r.name} {what} {int(value)}" for r, what, value in members)
+            yield f"the service keeps {int(total)} at minimum ({shown}); prod needs at least 2", members[0][0].urn
+
+
 @stack_rule(
     name="autoscaler-aws-ecs",
     description="Every ECS service has an Application Auto Scaling target driven by a scaling policy.",

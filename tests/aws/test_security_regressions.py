@@ -1,0 +1,89 @@
+"""Issue 10's bugs on AWS (secure configs that failed) and prod recovery, judged on real plans under the mocks."""
+
+from __future__ import annotations
+
+import pytest
+from aws_fixtures import ACCOUNT, CANARY, CERTIFICATE, PROD, REGION, build, make_service
+from modelport.aws.checks import secret_resource_arns
+from modelport.aws.container import EcsService, EcsServiceArgs
+from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
+from modelport.plan.policy import evaluate_plan
+
+SECRET_NAME_ONLY = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:churn-apikey"
+SECRET_COMPLETE = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:churn-apikey-AbC1eF"
+
+
+def mandatory(plan, rule: str | None = None) -> list[str]:
+    report = evaluate_plan(plan)
+    return [
+        f"{v.policy}: {v.message}"
+        for v in report.violations
+        if v.level == "mandatory" and (rule is None or v.policy == rule)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("reference", "granted"),
+    [
+        # A name that ends in a dash and six characters is not a complete ARN: AWS's suffix may follow.
+        (SECRET_NAME_ONLY, [SECRET_NAME_ONLY, SECRET_NAME_ONLY + "-??????"]),
+        (SECRET_COMPLETE, [SECRET_COMPLETE, SECRET_COMPLETE + "-??????"]),
+        (SECRET_COMPLETE + ":password::", [SECRET_COMPLETE, SECRET_COMPLETE + "-??????"]),
+        (
+            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:db",
+            [f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:db-??????"],
+        ),
+    ],
+)
+def test_secret_grants_match_the_secret_however_the_reference_ends(reference: str, granted: list[str]) -> None:
+    assert secret_resource_arns(reference) == granted
+
+
+def test_the_task_role_can_read_a_secret_named_like_an_arn_suffix() -> None:
+    service = make_service(secrets={"API_KEY": SECRET_NAME_ONLY}, exposure={"certificate": CERTIFICATE})
+    built = build(lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD)))
+    documents = [
+        r.inputs["policy"]
+        for r in built.by_type("aws:iam/rolePolicy:RolePolicy")
+        if "GetSecretValue" in r.inputs["policy"]
+    ]
+    assert documents and all(SECRET_NAME_ONLY + "-??????" in d for d in documents)
+
+
+def test_vm_secrets_manager_references_do_not_trip_the_user_data_rule() -> None:
+    service = make_service(secrets={"API_KEY": SECRET_COMPLETE}, exposure={"certificate": CERTIFICATE})
+    plan = build(lambda: Ec2Service("churn", Ec2ServiceArgs(service=service, profile=PROD))).plan
+    assert mandatory(plan, "aws-user-data-no-secrets") == []
+
+
+@pytest.mark.parametrize(
+    ("component", "args_type"),
+    [(Ec2Service, Ec2ServiceArgs), (EcsService, EcsServiceArgs)],
+    ids=["vm", "container"],
+)
+def test_prod_canaries_are_judged_on_the_service_as_a_whole(component, args_type) -> None:
+    service = make_service(
+        variants=CANARY, scaling={"min_replicas": 3, "max_replicas": 12}, exposure={"certificate": CERTIFICATE}
+    )
+    plan = build(lambda: component("churn", args_type(service=service, profile=PROD))).plan
+    assert mandatory(plan, "aws-min-capacity-prod") == []
+
+
+def test_prod_alarms_notify_a_created_topic_when_no_action_is_given() -> None:
+    service = make_service(exposure={"certificate": CERTIFICATE})
+    built = build(lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD)))
+    topic = built.one("aws:sns/topic:Topic")
+    assert topic.inputs.get("kmsMasterKeyId"), "the alarm topic is encrypted with the foundation key"
+    alarms = built.by_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert alarms and all(a.inputs["alarmActions"] for a in alarms)
+    assert mandatory(built.plan, "aws-alarm-actions-prod") == []
+    key_policy = built.one("aws:kms/key:Key").inputs["policy"]
+    assert "AllowCloudWatchAlarmsToPublishToEncryptedTopics" in key_policy
+
+
+def test_configured_alarm_actions_create_no_topic() -> None:
+    service = make_service(exposure={"certificate": CERTIFICATE})
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:on-call"
+    built = build(lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD, alarm_actions=[topic])))
+    assert built.by_type("aws:sns/topic:Topic") == []
+    assert all(a.inputs["alarmActions"] == [topic] for a in built.by_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
