@@ -176,6 +176,7 @@ class Foundation(pulumi.ComponentResource):
                 "repository_arns": self.repository_arns,
                 "artifact_bucket": self.artifact_bucket_name,
                 "log_group_name": self.log_group_name,
+                "zone_names": self.zone_names,
             }
         )
 
@@ -293,6 +294,7 @@ class Foundation(pulumi.ComponentResource):
             self.vpc_cidr = aws.ec2.get_vpc_output(
                 id=args.vpc_id, opts=pulumi.InvokeOutputOptions(parent=self)
             ).cidr_block
+            self.zone_names = self._subnet_zones(args.private_subnet_ids)
             return
         if not args.needs_network:
             self.vpc_id = None
@@ -300,6 +302,29 @@ class Foundation(pulumi.ComponentResource):
             self.public_subnet_ids = []
             return
         self._create_vpc()
+
+    def _subnet_zones(self, subnet_ids: tuple[str, ...]) -> list[pulumi.Output[str]]:
+        """The zones of bring-your-own subnets, looked up with the provider, and judged: the subnets must span
+        as many distinct zones as the profile asks (a real preview judges the real subnets)."""
+        zones = [
+            aws.ec2.get_subnet_output(id=subnet_id, opts=pulumi.InvokeOutputOptions(parent=self)).availability_zone
+            for subnet_id in subnet_ids
+        ]
+        needed = self._args.zone_count
+
+        def judge(names: list[str]) -> list[str]:
+            distinct = sorted(set(names))
+            if len(distinct) < needed:
+                placed = ", ".join(f"{s} in {z}" for s, z in zip(subnet_ids, names, strict=True))
+                raise SpecError(
+                    "private_subnet_ids",
+                    f"the subnets span {len(distinct)} availability zone(s) ({placed}); the {self._args.profile.name} "
+                    f"profile needs {needed} distinct zones",
+                )
+            return names
+
+        checked = pulumi.Output.all(*zones).apply(judge)
+        return [checked.apply(lambda names, i=i: names[i]) for i in range(len(zones))]
 
     def _create_vpc(self) -> None:
         args = self._args

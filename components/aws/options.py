@@ -181,6 +181,15 @@ class AwsArgs(ComponentArgs):
                 key,
                 check_str_list(key, getattr(self, key), pattern=SUBNET_ID, description="a subnet id (subnet-...)"),
             )
+        for key in ("private_subnet_ids", "public_subnet_ids"):
+            seen: dict[str, int] = {}
+            for index, subnet in enumerate(getattr(self, key)):
+                if subnet in seen:
+                    raise SpecError(
+                        f"{key}[{index}]",
+                        f"repeats {key}[{seen[subnet]}]: each subnet counts once, and zones are counted by subnet",
+                    )
+                seen[subnet] = index
         if self.vpc_id is None and (self.private_subnet_ids or self.public_subnet_ids):
             raise SpecError("vpc_id", "is required when you bring your own subnets")
         if self.vpc_id is not None and len(set(self.private_subnet_ids)) < 2:

@@ -806,7 +806,8 @@ def eks_private_endpoint(args: ResourceValidationArgs) -> Iterator[str]:
 
 
 def _zone_count(args: ResourceValidationArgs, *keys: str) -> int:
-    return max((len(items(get(args.props, *key.split(".")))) for key in keys), default=0)
+    """Distinct subnets (or zones) under ``keys``: a subnet listed twice is still one zone."""
+    return max((len(set(strings(get(args.props, *key.split("."))))) for key in keys), default=0)
 
 
 @_rule(

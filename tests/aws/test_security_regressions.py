@@ -8,6 +8,7 @@ from modelport.aws.checks import secret_resource_arns
 from modelport.aws.container import EcsService, EcsServiceArgs
 from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
 from modelport.plan.policy import evaluate_plan
+from modelport.validation import SpecError
 
 SECRET_NAME_ONLY = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:churn-apikey"
 SECRET_COMPLETE = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:churn-apikey-AbC1eF"
@@ -87,3 +88,50 @@ def test_configured_alarm_actions_create_no_topic() -> None:
     built = build(lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD, alarm_actions=[topic])))
     assert built.by_type("aws:sns/topic:Topic") == []
     assert all(a.inputs["alarmActions"] == [topic] for a in built.by_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
+
+
+# --- availability: distinct zones, bring-your-own subnets looked up -----------------------------------------
+
+VPC = "vpc-0123456789abcdef0"
+
+
+def test_duplicate_subnets_are_refused() -> None:
+    with pytest.raises(SpecError) as caught:
+        EcsServiceArgs(
+            service=make_service(exposure={"certificate": CERTIFICATE}),
+            profile=PROD,
+            vpc_id=VPC,
+            private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef0"],
+        )
+    assert caught.value.path == "private_subnet_ids[2]"
+    assert "repeats private_subnet_ids[0]" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "subnets",
+    [
+        # The mock places a subnet by its id's last hex digit: 0 and 6 are both zone a.
+        ["subnet-0123456789abcdef0", "subnet-0123456789abcdef6", "subnet-0123456789abcdef1"],
+        ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+    ],
+)
+def test_prod_bring_your_own_subnets_must_span_three_distinct_zones(subnets: list[str]) -> None:
+    service = make_service(exposure={"certificate": CERTIFICATE})
+    with pytest.raises(ValueError, match="distinct zones"):
+        build(
+            lambda: EcsService(
+                "churn", EcsServiceArgs(service=service, profile=PROD, vpc_id=VPC, private_subnet_ids=subnets)
+            )
+        )
+
+
+def test_prod_bring_your_own_subnets_in_three_zones_plan() -> None:
+    service = make_service(exposure={"certificate": CERTIFICATE})
+    subnets = ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"]
+    built = build(
+        lambda: EcsService(
+            "churn", EcsServiceArgs(service=service, profile=PROD, vpc_id=VPC, private_subnet_ids=subnets)
+        )
+    )
+    ecs = built.one("aws:ecs/service:Service")
+    assert ecs.inputs["networkConfiguration"]["subnets"] == subnets

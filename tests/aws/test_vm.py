@@ -238,13 +238,14 @@ def test_bring_your_own_network_and_key(pulumi_mocks):
         pulumi_mocks,
         vpc_id="vpc-0123456789abcdef0",
         kms_key_arn=key,
-        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"],
     )
     assert pulumi_mocks.by_type("aws:ec2/vpc:Vpc") == []
     assert pulumi_mocks.by_type(KEY) == []
     assert pulumi_mocks.one(ASG).inputs["vpcZoneIdentifiers"] == [
         "subnet-0123456789abcdef0",
         "subnet-0123456789abcdef1",
+        "subnet-0123456789abcdef2",
     ]
     assert pulumi_mocks.one(LT).inputs["blockDeviceMappings"][0]["ebs"]["kmsKeyId"] == key
 

@@ -891,6 +891,11 @@ CASES: list[Case] = [
     # availability
     bad("aws-asg-multi-az", lambda n: asg(n, vpc_zone_identifiers=SUBNETS[:1]), "one subnet"),
     bad("aws-asg-multi-az", lambda n: asg(n, vpc_zone_identifiers=SUBNETS[:2]), "two zones in prod"),
+    bad(
+        "aws-asg-multi-az",
+        lambda n: asg(n, vpc_zone_identifiers=[SUBNETS[0], SUBNETS[0], SUBNETS[1]]),
+        "one subnet listed twice",
+    ),
     bad("aws-asg-elb-health-check", lambda n: asg(n, health_check_type="EC2"), "EC2 checks"),
     bad("aws-min-capacity-prod", lambda n: asg(n, min_size=1), "ASG min 1"),
     bad("aws-min-capacity-prod", lambda n: app_target(n, min_capacity=1), "scaling target min 1"),
