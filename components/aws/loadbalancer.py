@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..spec import HOSTNAME_PATTERN, ModelService
-from ..validation import SpecError, check_int, check_optional_str
+from ..validation import SpecError, check_int, check_mapping_keys, check_optional_str, check_str
 from .alarms import ServiceMetrics, configured_alarms
 from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError, alb_caller_cidrs
 from .foundation import Foundation, private_bucket, tls_only_statement
@@ -76,12 +76,20 @@ class AlbArgs(PatternArgs):
     web_acl_arn: an existing regional WAFv2 web ACL for an internet-facing load balancer. None creates one
         with the AWS managed common, known-bad-inputs and IP-reputation rule groups and a per-IP rate limit.
     waf_rate_limit: requests per 5 minutes from one IP before the created web ACL blocks it.
+    authenticate_cognito: ``{user_pool_arn, user_pool_client_id, user_pool_domain[, scope, session_timeout]}``:
+        the HTTPS listener authenticates every caller with this Cognito user pool before forwarding.
+    authenticate_oidc: ``{issuer, authorization_endpoint, token_endpoint, user_info_endpoint, client_id,
+        client_secret_config[, scope, session_timeout]}``: the same with an OIDC provider. The client secret is
+        read from the Pulumi secret config key ``client_secret_config`` (``pulumi config set --secret``), never
+        from plain config; from code, ``client_secret`` takes a secret ``pulumi.Output``.
     """
 
     certificate_arn: str | None = None
     certificate_domain: str | None = None
     web_acl_arn: str | None = None
     waf_rate_limit: int = 2000
+    authenticate_cognito: Mapping[str, Any] | None = None
+    authenticate_oidc: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -106,6 +114,96 @@ class AlbArgs(PatternArgs):
             description="a regional WAFv2 web ACL ARN (arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>)",
         )
         check_int("waf_rate_limit", self.waf_rate_limit, minimum=100, maximum=2_000_000_000)
+        self._check_authenticators()
+
+    def _check_authenticators(self) -> None:
+        if self.authenticate_cognito is not None and self.authenticate_oidc is not None:
+            raise SpecError("authenticate_oidc", "set authenticate_cognito or authenticate_oidc, not both")
+        if self.authenticate_cognito is not None:
+            cognito = _check_fields("authenticate_cognito", self.authenticate_cognito, _COGNITO_FIELDS)
+            check_str(
+                "authenticate_cognito.user_pool_arn",
+                cognito["user_pool_arn"],
+                pattern=COGNITO_USER_POOL_ARN,
+                description="a Cognito user pool ARN (arn:aws:cognito-idp:<region>:<account>:userpool/<id>)",
+            )
+        if self.authenticate_oidc is not None:
+            oidc = _check_fields("authenticate_oidc", self.authenticate_oidc, _OIDC_FIELDS)
+            for key in ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint"):
+                check_str(
+                    f"authenticate_oidc.{key}", oidc[key], pattern=r"https://[^\s]+", description="an https:// URL"
+                )
+            secret_config = oidc.get("client_secret_config")
+            secret = oidc.get("client_secret")
+            if (secret_config is None) == (secret is None):
+                raise SpecError(
+                    "authenticate_oidc.client_secret_config",
+                    "name the Pulumi secret config key that holds the OIDC client secret (set it with `pulumi "
+                    "config set --secret <key> ...`); from code, pass client_secret as a secret pulumi.Output",
+                )
+            if secret is not None and not isinstance(secret, pulumi.Output):
+                raise SpecError(
+                    "authenticate_oidc.client_secret",
+                    "must be a secret pulumi.Output (pulumi.Output.secret(...)), never a plain value; in stack "
+                    "config use client_secret_config",
+                )
+            if secret_config is not None:
+                check_str(
+                    "authenticate_oidc.client_secret_config",
+                    secret_config,
+                    pattern=r"([\w-]+:)?[\w.-]+",
+                    description="a Pulumi config key such as churn:oidcClientSecret",
+                )
+
+    @property
+    def authenticator(self) -> str | None:
+        """The ALB action that authenticates callers, if one is configured."""
+        if self.authenticate_cognito is not None:
+            return "authenticate-cognito"
+        if self.authenticate_oidc is not None:
+            return "authenticate-oidc"
+        return None
+
+    def authenticate_action(self) -> dict[str, Any] | None:
+        """The listener action that authenticates before forwarding (order 1), or None."""
+        if self.authenticate_cognito is not None:
+            cognito = dict(self.authenticate_cognito)
+            return {
+                "type": "authenticate-cognito",
+                "order": 1,
+                "authenticate_cognito": {
+                    **{k: cognito[k] for k in ("user_pool_arn", "user_pool_client_id", "user_pool_domain")},
+                    **{k: cognito[k] for k in ("scope", "session_timeout") if k in cognito},
+                    "on_unauthenticated_request": "authenticate",
+                },
+            }
+        if self.authenticate_oidc is not None:
+            oidc = dict(self.authenticate_oidc)
+            secret = oidc.get("client_secret")
+            if secret is None:
+                key = str(oidc["client_secret_config"])
+                namespace, _, name = key.rpartition(":")
+                secret = pulumi.Config(namespace or None).require_secret(name)
+            return {
+                "type": "authenticate-oidc",
+                "order": 1,
+                "authenticate_oidc": {
+                    **{
+                        k: oidc[k]
+                        for k in (
+                            "issuer",
+                            "authorization_endpoint",
+                            "token_endpoint",
+                            "user_info_endpoint",
+                            "client_id",
+                        )
+                    },
+                    "client_secret": pulumi.Output.secret(secret),
+                    **{k: oidc[k] for k in ("scope", "session_timeout") if k in oidc},
+                    "on_unauthenticated_request": "authenticate",
+                },
+            }
+        return None
 
     def _check_load_balancer(self, pattern: str) -> None:
         exposure = self.service.exposure
@@ -127,6 +225,12 @@ class AlbArgs(PatternArgs):
                 f"a public {pattern} terminates TLS on its load balancer: set the ACM "
                 "certificate ARN (or the target option certificate_arn)",
             )
+        if self.authenticator and self.certificate is None and self.certificate_domain is None:
+            raise SpecError(
+                "authenticate_oidc" if self.authenticate_oidc is not None else "authenticate_cognito",
+                "the load balancer authenticates only on its HTTPS listener: set certificate_arn, "
+                "certificate_domain or exposure.certificate",
+            )
         if exposure.public and self.vpc_id is not None and not self.public_subnet_ids:
             raise SpecError("public_subnet_ids", "a public load balancer in your VPC needs its public subnets")
 
@@ -147,6 +251,27 @@ class AlbArgs(PatternArgs):
             opts=pulumi.InvokeOutputOptions(parent=parent),
         )
         return found.arn
+
+
+COGNITO_USER_POOL_ARN = r"arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+_[0-9a-zA-Z]+"
+_COGNITO_FIELDS = (("user_pool_arn", "user_pool_client_id", "user_pool_domain"), ("scope", "session_timeout"))
+_OIDC_FIELDS = (
+    ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint", "client_id"),
+    ("client_secret_config", "client_secret", "scope", "session_timeout"),
+)
+
+
+def _check_fields(path: str, value: Any, fields: tuple[tuple[str, ...], tuple[str, ...]]) -> dict[str, Any]:
+    required, optional = fields
+    data = dict(check_mapping_keys(path, value, (*required, *optional), required))
+    for key in required:
+        if key != "client_secret":
+            check_str(f"{path}.{key}", data[key])
+    if "scope" in data:
+        check_str(f"{path}.scope", data["scope"])
+    if "session_timeout" in data:
+        check_int(f"{path}.session_timeout", data["session_timeout"], minimum=60, maximum=604_800)
+    return data
 
 
 # AWS managed rule groups every public endpoint gets: OWASP-style common rules, known bad inputs (Log4Shell and
@@ -202,6 +327,7 @@ class LoadBalancer:
         log_retention_days: int,
         web_acl_arn: str | None = None,
         waf_rate_limit: int = 2000,
+        authenticate: dict[str, Any] | None = None,
     ) -> None:
         self._name = name
         self._parent = parent
@@ -304,10 +430,12 @@ class LoadBalancer:
                 },
                 opts=self._child,
             )
-        forward = {
+        forward: dict[str, Any] = {
             "type": "forward",
             "forward": {"target_groups": [{"arn": self.target_groups[t.name].arn, "weight": t.weight} for t in tracks]},
         }
+        if authenticate:
+            forward["order"] = 2
         self.https_listener: aws.lb.Listener | None = None
         if certificate:
             self.https_listener = aws.lb.Listener(
@@ -317,7 +445,7 @@ class LoadBalancer:
                 protocol="HTTPS",
                 ssl_policy=TLS_POLICY,
                 certificate_arn=certificate,
-                default_actions=[forward],
+                default_actions=[authenticate, forward] if authenticate else [forward],
                 opts=self._child,
             )
             self.http_listener = aws.lb.Listener(
@@ -448,12 +576,13 @@ def pattern_load_balancer(
         tracks=[Track(t.name, t.weight) for t in service.tracks],
         target_type=target_type,
         target_security_group=target_security_group,
-        caller_cidrs=alb_caller_cidrs(service, pattern),
+        caller_cidrs=alb_caller_cidrs(service, pattern, authenticator=args.authenticator),
         certificate=args.listener_certificate(component),
         deletion_protection=args.profile.deletion_protection,
         log_retention_days=args.retention_days,
         web_acl_arn=args.web_acl_arn,
         waf_rate_limit=args.waf_rate_limit,
+        authenticate=args.authenticate_action(),
     )
     alarms = list(configured_alarms(name, load_balancer.metrics(), args, component)) if args.alarms_enabled else []
     return load_balancer, alarms

@@ -472,6 +472,50 @@ def alb_waf(args: StackValidationArgs) -> Iterator[Finding]:
     )
 
 
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+LAMBDA_URL = "aws:lambda/functionUrl:FunctionUrl"
+_AUTHENTICATE = ("authenticate-oidc", "authenticate-cognito")
+
+
+@stack_rule(
+    name="aws-public-endpoint-authenticated-prod",
+    description="In prod, nothing is anonymously public: every listener of an internet-facing load balancer "
+    "authenticates callers (authenticate-oidc or authenticate-cognito) before forwarding, and function URLs use "
+    "AWS_IAM.",
+    resource_types=(*LOAD_BALANCERS, *LISTENERS, LAMBDA_URL),
+    cloud="aws",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="critical",
+    prod_only=True,
+    remediation="Set the target option authenticate_oidc or authenticate_cognito (exposure.anonymous: true is "
+    "for non-prod stacks only), or serve IAM callers through the serverless or ml_platform pattern.",
+)
+def public_endpoint_authenticated_prod(args: StackValidationArgs) -> Iterator[Finding]:
+    listeners = of_type(args.resources, *LISTENERS)
+    for lb in of_type(args.resources, *LOAD_BALANCERS):
+        if not _internet_facing_alb(lb):
+            continue
+        mine = [listener for listener in listeners if refers_to(listener, lb, "loadBalancerArn")]
+        for listener in mine:
+            actions = items(get(listener.props, "defaultActions"))
+            kinds = [str(get(a, "type", default="")) for a in actions]
+            if "redirect" in kinds and not any(k in ("forward", "fixed-response") for k in kinds):
+                continue  # the HTTP to HTTPS redirect serves nothing
+            if not any(k in _AUTHENTICATE for k in kinds):
+                yield (
+                    f"listener {listener.name} of internet-facing load balancer {lb.name} forwards without "
+                    "authenticating callers",
+                    listener.urn,
+                )
+    for url in of_type(args.resources, LAMBDA_URL):
+        if get(url.props, "authorizationType") != "AWS_IAM":
+            yield (
+                f"function URL {url.name} is anonymous (authorizationType {get(url.props, 'authorizationType')})",
+                url.urn,
+            )
+
+
 def _bucket_guard(
     args: StackValidationArgs, partner_types: tuple[str, ...], good: Callable[[PolicyResource], bool], what: str
 ) -> Iterator[Finding]:

@@ -7,7 +7,7 @@ from aws_fixtures import ACCOUNT, CANARY, CERTIFICATE, PROD, REGION, build, make
 from modelport.aws.checks import secret_resource_arns
 from modelport.aws.container import EcsService, EcsServiceArgs
 from modelport.aws.vm import Ec2Service, Ec2ServiceArgs
-from modelport.plan.policy import evaluate_plan
+from modelport.plan.policy import evaluate
 from modelport.validation import SpecError
 
 SECRET_NAME_ONLY = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:churn-apikey"
@@ -15,7 +15,9 @@ SECRET_COMPLETE = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:churn-apike
 
 
 def mandatory(plan, rule: str | None = None) -> list[str]:
-    report = evaluate_plan(plan)
+    """Mandatory violations of ``plan`` judged as a prod stack."""
+    report = evaluate(plan, environment="prod").report()
+    assert report.evaluated > 0
     return [
         f"{v.policy}: {v.message}"
         for v in report.violations
@@ -135,3 +137,75 @@ def test_prod_bring_your_own_subnets_in_three_zones_plan() -> None:
     )
     ecs = built.one("aws:ecs/service:Service")
     assert ecs.inputs["networkConfiguration"]["subnets"] == subnets
+
+
+# --- public means authenticated: ALB authenticators ---------------------------------------------------------
+
+COGNITO = {
+    "user_pool_arn": f"arn:aws:cognito-idp:{REGION}:{ACCOUNT}:userpool/{REGION}_Example1",
+    "user_pool_client_id": "churn-client",
+    "user_pool_domain": "churn-auth",
+}
+OIDC = {
+    "issuer": "https://login.example.com",
+    "authorization_endpoint": "https://login.example.com/authorize",
+    "token_endpoint": "https://login.example.com/token",
+    "user_info_endpoint": "https://login.example.com/userinfo",
+    "client_id": "churn",
+    "client_secret_config": "modelport:oidcClientSecret",
+}
+PUBLIC = {"public": True, "certificate": CERTIFICATE}
+PUBLIC_SUBNETS = {}
+
+
+@pytest.mark.parametrize("option", ["authenticate_cognito", "authenticate_oidc"])
+def test_a_public_alb_authenticates_before_forwarding_and_plans_clean_in_prod(option: str) -> None:
+    service = make_service(exposure=PUBLIC)
+    value = COGNITO if option == "authenticate_cognito" else OIDC
+    built = build(
+        lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD, **{option: value})),
+        config={"modelport:environment": "prod", "modelport:oidcClientSecret": "not-a-real-secret"},
+    )
+    https = built.one("aws:lb/listener:Listener", "churn-https")
+    actions = https.inputs["defaultActions"]
+    if isinstance(actions, dict):  # a secret client secret makes the whole list secret
+        actions = actions["value"]
+    assert [a["type"] for a in actions] == [option.replace("_", "-"), "forward"]
+    assert [a["order"] for a in actions] == [1, 2]
+    assert mandatory(built.plan) == []
+    if option == "authenticate_oidc":
+        assert "not-a-real-secret" not in built.plan.to_json()
+
+
+def test_a_public_alb_without_an_authenticator_is_refused() -> None:
+    with pytest.raises(SpecError) as caught:
+        EcsServiceArgs(service=make_service(exposure=PUBLIC), profile=PROD)
+    assert caught.value.path == "modelport:service.exposure.public"
+    assert "authenticate_oidc" in caught.value.reason
+
+
+def test_an_anonymous_public_alb_plans_but_prod_refuses_it() -> None:
+    service = make_service(exposure={**PUBLIC, "anonymous": True})
+    plan = build(lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD))).plan
+    assert mandatory(plan, "aws-public-endpoint-authenticated-prod")
+
+
+@pytest.mark.parametrize(
+    ("oidc", "path", "fragment"),
+    [
+        ({**OIDC, "client_secret_config": None, "client_secret": "plain"}, "authenticate_oidc.client_secret", "plain"),
+        (
+            {k: v for k, v in OIDC.items() if k != "client_secret_config"},
+            "authenticate_oidc.client_secret_config",
+            "--secret",
+        ),
+        ({**OIDC, "client_secret": "plain"}, "authenticate_oidc.client_secret_config", "secret"),
+        ({**OIDC, "token_endpoint": "http://login.example.com/token"}, "authenticate_oidc.token_endpoint", "https://"),
+    ],
+)
+def test_oidc_client_secrets_never_come_from_plain_config(oidc, path: str, fragment: str) -> None:
+    oidc = {k: v for k, v in oidc.items() if v is not None}
+    with pytest.raises(SpecError) as caught:
+        EcsServiceArgs(service=make_service(exposure=PUBLIC), profile=PROD, authenticate_oidc=oidc)
+    assert caught.value.path == path
+    assert fragment in caught.value.reason

@@ -420,6 +420,34 @@ def public_alb(n: str, protected: bool = True) -> None:
         aws.wafv2.WebAclAssociation(f"{n}-waf", resource_arn=balancer.arn, web_acl_arn=acl.arn)
 
 
+def public_listener(n: str, authenticated: bool) -> None:
+    balancer = load_balancer(n, internal=False)
+    forward = {
+        "type": "forward",
+        "target_group_arn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/tg/1",
+    }
+    actions = [forward]
+    if authenticated:
+        cognito = {
+            "user_pool_arn": f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_Example1",
+            "user_pool_client_id": "client",
+            "user_pool_domain": "auth-example",
+        }
+        actions = [
+            {"type": "authenticate-cognito", "order": 1, "authenticate_cognito": cognito},
+            {**forward, "order": 2},
+        ]
+    aws.lb.Listener(
+        f"{n}-https",
+        load_balancer_arn=balancer.arn,
+        port=443,
+        protocol="HTTPS",
+        ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+        certificate_arn=f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/12345678-1234-4234-8234-123456789012",
+        default_actions=actions,
+    )
+
+
 def bucket(
     n: str, *, sse: str | None = "aws:kms", block: bool = True, tls_policy: bool = True, log_bucket_for: bool = False
 ) -> None:
@@ -961,6 +989,13 @@ CASES: list[Case] = [
     good("aws-waf-managed-rules", web_acl, "common + known bad inputs"),
     bad("aws-alb-waf", lambda n: public_alb(n, protected=False), "public ALB, no ACL"),
     good("aws-alb-waf", public_alb, "public ALB with ACL"),
+    bad("aws-public-endpoint-authenticated-prod", lambda n: public_listener(n, False), "anonymous public ALB"),
+    good("aws-public-endpoint-authenticated-prod", lambda n: public_listener(n, True), "Cognito before forward"),
+    bad(
+        "aws-public-endpoint-authenticated-prod",
+        lambda n: aws.lambda_.FunctionUrl(n, function_name="model", authorization_type="NONE"),
+        "anonymous function URL",
+    ),
     good("aws-alb-waf", load_balancer, "internal ALB"),
     bad("aws-alarm-actions-prod", lambda n: metric_alarm(n, alarm_actions=[]), "nobody notified"),
     bad("aws-alarm-actions-prod", lambda n: metric_alarm(n, actions_enabled=False), "actions disabled"),
