@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -149,8 +150,19 @@ def _print_plan(plan: Any, console: Console) -> None:
                 + (f"\n    {violation.urn}" if violation.urn else ""),
                 soft_wrap=True,
             )
+    _print_trusted_inputs(plan, console)
     for key, value in plan.outputs.items():
         console.print(f"output {key}: {json.dumps(value)}", soft_wrap=True)
+
+
+def _print_trusted_inputs(plan: Any, console: Console) -> None:
+    """What the guardrails did not judge: bring-your-own roles, AMIs, clusters, keys and ACLs."""
+    trusted = plan.trusted_inputs
+    if not trusted:
+        return
+    console.print(f"trusted inputs: {len(trusted)} value(s) the guardrails cannot see inside", soft_wrap=True)
+    for entry in trusted:
+        console.print(f"  {escape(entry['key'])} = {escape(entry['value'])}: {escape(entry['why'])}", soft_wrap=True)
 
 
 def _policies_list(args: argparse.Namespace, console: Console) -> int:

@@ -280,3 +280,36 @@ def test_a_shared_namespace_gets_policies_that_select_only_the_workload(pulumi_m
     for policy in policies:
         selector = policy.inputs["spec"]["podSelector"]
         assert selector.get("matchLabels", {}).get("app.kubernetes.io/name") == "churn", policy.name
+
+
+# --- 8. trusted inputs in the plan report ------------------------------------------------------------------
+
+
+def test_the_plan_report_lists_trusted_inputs_in_text_and_json(tmp_path, capsys) -> None:
+    import json
+
+    from modelport.cli import main
+
+    role = "arn:aws:iam::111122223333:role/model-runner"
+    code = main(
+        [
+            "plan",
+            "aws-prod",
+            "--stack-dir",
+            "stacks",
+            "--set",
+            'modelport:targets=[{"cloud": "aws", "pattern": "container", "region": "us-east-1", "options": '
+            '{"certificate_domain": "churn.ml.internal.example.com", "alarm_actions": '
+            '["arn:aws:sns:us-east-1:111122223333:on-call"], "task_role_arn": "' + role + '"}}]',
+            "--json",
+            str(tmp_path / "plan.json"),
+        ]
+    )
+    document = json.loads((tmp_path / "plan.json").read_text())
+    keys = {entry["key"]: entry for entry in document["trusted_inputs"]}
+    assert keys["modelport:targets[0].options.task_role_arn"]["value"] == role
+    assert "cannot see its policies" in keys["modelport:targets[0].options.task_role_arn"]["why"]
+    assert "modelport:targets[0].options.alarm_actions" in keys
+    out = capsys.readouterr().out
+    assert "trusted inputs" in out and role in out
+    assert code != 2

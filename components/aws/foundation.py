@@ -158,7 +158,7 @@ class Foundation(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
 
         self.key = None
-        self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn) if args.kms_key_arn else None
+        self.kms_key_arn = self._own_account("kms_key_arn", args.kms_key_arn) if args.kms_key_arn else None
         if args.customer_managed_key and args.kms_key_arn is None:
             self.key = self._key()
             self.kms_key_arn = self.key.arn
@@ -179,6 +179,22 @@ class Foundation(pulumi.ComponentResource):
                 "zone_names": self.zone_names,
             }
         )
+
+    def _own_account(self, option: str, arn: str) -> pulumi.Output[str]:
+        """``arn``, once it is known to be in the deploying account or acknowledged in ``cross_account``."""
+        owner = arn.split(":")[4]
+
+        def judge(account: str) -> str:
+            if owner != account and option not in self._args.cross_account:
+                raise SpecError(
+                    option,
+                    f"names a resource of account {owner}, not the deploying account {account}: modelport cannot "
+                    f"see its policy. Acknowledge it with cross_account: [{option}] once its policy grants this "
+                    "account what the service needs",
+                )
+            return arn
+
+        return self.context.account_id.apply(judge)
 
     # --- KMS ---------------------------------------------------------------------------------------------------
 

@@ -42,6 +42,18 @@ CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 _RESERVED_WORKLOAD_OPTIONS = ("provider", "context", "service", "profile")
 
 
+def _same_account_admin(principal: str, account: str, index: int) -> str:
+    """A cluster-admin principal of the deploying account; another account's role is refused."""
+    owner = principal.split(":")[4] if principal.count(":") >= 5 else ""
+    if owner and owner != account:
+        raise SpecError(
+            f"admin_principal_arns[{index}]",
+            f"{principal} belongs to account {owner}, not the cluster's ({account}): cluster-admin is never granted "
+            "across accounts; name a role of this account that the other account's operators assume",
+        )
+    return principal
+
+
 @dataclass(frozen=True, kw_only=True)
 class EksServiceArgs(PatternArgs):
     """Options of the kubernetes pattern (see components/aws/README.md).
@@ -108,6 +120,13 @@ class EksServiceArgs(PatternArgs):
             object.__setattr__(
                 self, "admin_principal_arns", check_principals("admin_principal_arns", self.admin_principal_arns)
             )
+            for index, principal in enumerate(self.admin_principal_arns):
+                if principal.endswith(":root"):
+                    raise SpecError(
+                        f"admin_principal_arns[{index}]",
+                        "an account root grants cluster-admin to every identity of that account: name the "
+                        "operators' role instead",
+                    )
         check_optional_str(
             "cluster_name",
             self.cluster_name,
@@ -377,6 +396,9 @@ class EksService(pulumi.ComponentResource):
             principals = [aws.iam.get_session_context_output(arn=caller.arn, opts=invoke).issuer_arn]
         created: list[pulumi.Resource] = []
         for index, principal in enumerate(principals):
+            principal = pulumi.Output.all(principal, ctx.account_id).apply(
+                lambda pair, index=index: _same_account_admin(pair[0], pair[1], index)
+            )
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{index}",
                 cluster_name=self.cluster.name,

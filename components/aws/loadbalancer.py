@@ -333,6 +333,7 @@ class LoadBalancer:
         self._parent = parent
         self._child = pulumi.ResourceOptions(parent=parent)
         ctx = foundation.context
+        self._ctx = ctx
         exposure = service.exposure
         public = exposure.public
         assert foundation.vpc_id is not None
@@ -512,6 +513,20 @@ class LoadBalancer:
                 opts=self._child,
             )
             web_acl_arn = self.web_acl.arn  # type: ignore[assignment]
+        else:
+            named: str = web_acl_arn
+            owner = named.split(":")[4]
+
+            def same_account(account: str) -> str:
+                if owner != account:
+                    raise SpecError(
+                        "web_acl_arn",
+                        f"names a web ACL of account {owner}; a load balancer of account {account} can only be "
+                        "associated with a web ACL of its own account (use Firewall Manager to share rules)",
+                    )
+                return named
+
+            web_acl_arn = self._ctx.account_id.apply(same_account)  # type: ignore[assignment]
         self.web_acl_association = aws.wafv2.WebAclAssociation(
             f"{name}-waf-association",
             resource_arn=self.alb.arn,

@@ -53,6 +53,8 @@ SUBNET_ID = r"subnet-[0-9a-f]{8,17}"
 BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 ECR_REPOSITORY_ARN = r"arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:repository/[a-z0-9][a-z0-9._/-]*"
 LOG_GROUP_NAME = r"[\w#./-]{1,512}"
+# Options whose values may name another account's resource, once acknowledged in `cross_account`.
+CROSS_ACCOUNT_OPTIONS = ("kms_key_arn", "secrets_kms_key_arns", "repository_arn", "alarm_actions")
 SNS_TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}"
 
 
@@ -93,6 +95,9 @@ class AwsArgs(ComponentArgs):
     alarm_actions: tuple[str, ...] = ()
     alarm_error_rate_percent: float = 5.0
     alarm_p99_latency_ms: int = 2000
+    # Bring-your-own values that may live in another account, acknowledged by option name (kms_key_arn,
+    # secrets_kms_key_arns, repository_arn, alarm_actions); others are refused at deployment.
+    cross_account: tuple[str, ...] = ()
 
     # Patterns that can run without a VPC (Lambda) override this.
     NETWORK_OPTIONAL: ClassVar[bool] = False
@@ -150,6 +155,9 @@ class AwsArgs(ComponentArgs):
                 f"requests on this pattern end by {self.request_limit_ms} ms, so a p99 alarm at "
                 f"{self.alarm_p99_latency_ms} ms can never fire: use a lower threshold",
             )
+        object.__setattr__(self, "cross_account", check_str_list("cross_account", self.cross_account))
+        for index, key in enumerate(self.cross_account):
+            check_choice(f"cross_account[{index}]", key, CROSS_ACCOUNT_OPTIONS)
         self._check_prod_recovery()
 
     @property

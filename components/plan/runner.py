@@ -82,6 +82,13 @@ class Plan:
     def by_type(self, type_: str) -> list[CapturedResource]:
         return [r for r in self.resources if r.type == type_]
 
+    @property
+    def trusted_inputs(self) -> list[dict[str, Any]]:
+        """Bring-your-own values the guardrails cannot judge (see modelport.plan.trusted)."""
+        from .trusted import trusted_inputs
+
+        return trusted_inputs(self.config)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
@@ -99,6 +106,7 @@ class Plan:
             ],
             "outputs": to_json_value(self.outputs),
             "policy": self.policy.as_dict(),
+            "trusted_inputs": self.trusted_inputs,
         }
 
     def to_json(self) -> str:

@@ -186,6 +186,13 @@ CASES = [
         "internet",
     ),
     (EksServiceArgs, {}, {"api_access_cidrs": ["::/0"]}, "api_access_cidrs", "internet"),
+    (
+        EksServiceArgs,
+        {},
+        {"admin_principal_arns": ["arn:aws:iam::123456789012:root"]},
+        "admin_principal_arns[0]",
+        "account root",
+    ),
     (EksServiceArgs, {}, {"endpoint_public_access_cidrs": ["8.0.0.0/7"]}, "endpoint_public_access_cidrs", "IPv4"),
     # prod keeps detection and recovery
     (EcsServiceArgs, {}, {"nat_per_zone": False}, "nat_per_zone", "NAT gateway in every zone"),

@@ -209,3 +209,61 @@ def test_oidc_client_secrets_never_come_from_plain_config(oidc, path: str, fragm
         EcsServiceArgs(service=make_service(exposure=PUBLIC), profile=PROD, authenticate_oidc=oidc)
     assert caught.value.path == path
     assert fragment in caught.value.reason
+
+
+# --- bring-your-own values from other accounts --------------------------------------------------------------
+
+OTHER = "444455556666"  # documentation-style account id, not the mocks' own
+OTHER_KEY = f"arn:aws:kms:{REGION}:{OTHER}:key/11111111-2222-4333-8444-555555555555"
+OWN_KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/11111111-2222-4333-8444-555555555555"
+
+
+def test_another_accounts_kms_key_needs_an_acknowledgement() -> None:
+    service = make_service(exposure={"certificate": CERTIFICATE})
+    with pytest.raises(ValueError, match="cross_account: \\[kms_key_arn\\]"):
+        build(lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD, kms_key_arn=OTHER_KEY)))
+    built = build(
+        lambda: EcsService(
+            "churn", EcsServiceArgs(service=service, profile=PROD, kms_key_arn=OTHER_KEY, cross_account=["kms_key_arn"])
+        )
+    )
+    assert built.one("aws:cloudwatch/logGroup:LogGroup", "churn-foundation-logs").inputs["kmsKeyId"] == OTHER_KEY
+    built = build(lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD, kms_key_arn=OWN_KEY)))
+    assert built.one("aws:cloudwatch/logGroup:LogGroup", "churn-foundation-logs").inputs["kmsKeyId"] == OWN_KEY
+
+
+def test_another_accounts_web_acl_is_refused_outright() -> None:
+    acl = f"arn:aws:wafv2:{REGION}:{OTHER}:regional/webacl/shared/12345678-1234-4234-8234-123456789012"
+    service = make_service(exposure=PUBLIC)
+    with pytest.raises(ValueError, match="can only be associated with a web ACL of its own account"):
+        build(
+            lambda: EcsService(
+                "churn", EcsServiceArgs(service=service, profile=PROD, web_acl_arn=acl, authenticate_cognito=COGNITO)
+            )
+        )
+
+
+def test_cross_account_names_only_options_that_may_be_shared() -> None:
+    with pytest.raises(SpecError) as caught:
+        EcsServiceArgs(
+            service=make_service(exposure={"certificate": CERTIFICATE}), profile=PROD, cross_account=["web_acl_arn"]
+        )
+    assert caught.value.path == "cross_account[0]"
+
+
+def test_cluster_admin_is_never_granted_to_another_accounts_role() -> None:
+    from modelport.aws.kubernetes import EksService, EksServiceArgs
+
+    service = make_service()
+    other_role = f"arn:aws:iam::{OTHER}:role/operators"
+    with pytest.raises(ValueError, match="never granted across accounts"):
+        build(
+            lambda: EksService(
+                "churn", EksServiceArgs(service=service, profile=PROD, admin_principal_arns=[other_role])
+            )
+        )
+    own_role = f"arn:aws:iam::{ACCOUNT}:role/operators"
+    built = build(
+        lambda: EksService("churn", EksServiceArgs(service=service, profile=PROD, admin_principal_arns=[own_role]))
+    )
+    assert built.one("aws:eks/accessEntry:AccessEntry").inputs["principalArn"] == own_role
