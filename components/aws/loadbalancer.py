@@ -280,7 +280,13 @@ _MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
 )
+# Rules of the groups above that only count: cloud hosting ranges are where legitimate server-to-server callers
+# of a model API live, so blocking them would block customers (VPNs, Tor and proxies stay blocked).
+_COUNT_ONLY = {"AWSManagedRulesAnonymousIpList": ("HostingProviderIPList",)}
+# Request parts never written to WAF logs: credentials and session cookies of authenticated callers.
+_REDACTED_HEADERS = ("authorization", "cookie")
 
 
 def _visibility(metric: str) -> dict[str, Any]:
@@ -292,7 +298,17 @@ def _managed_rule_group(group: str, priority: int) -> dict[str, Any]:
         "name": group,
         "priority": priority,
         "override_action": {"none": {}},
-        "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
+        "statement": {
+            "managed_rule_group_statement": {
+                "name": group,
+                "vendor_name": "AWS",
+                **(
+                    {"rule_action_overrides": [{"name": r, "action_to_use": {"count": {}}} for r in _COUNT_ONLY[group]]}
+                    if group in _COUNT_ONLY
+                    else {}
+                ),
+            }
+        },
         "visibility_config": _visibility(group),
     }
 
@@ -334,6 +350,7 @@ class LoadBalancer:
         self._child = pulumi.ResourceOptions(parent=parent)
         ctx = foundation.context
         self._ctx = ctx
+        self._foundation = foundation
         exposure = service.exposure
         public = exposure.public
         assert foundation.vpc_id is not None
@@ -513,6 +530,19 @@ class LoadBalancer:
                 opts=self._child,
             )
             web_acl_arn = self.web_acl.arn  # type: ignore[assignment]
+            # WAF logs go to a log group whose name must start with aws-waf-logs-, encrypted like every other log.
+            self.waf_log_group = self._foundation.encrypted_log_group(
+                f"{name}-waf-logs",
+                f"aws-waf-logs-{stack_unique_name(f'{service.name}-{name}', 400)}",
+                parent=self._parent,
+            )
+            aws.wafv2.WebAclLoggingConfiguration(
+                f"{name}-waf-logging",
+                resource_arn=self.web_acl.arn,
+                log_destination_configs=[self.waf_log_group.arn],
+                redacted_fields=[{"single_header": {"name": header}} for header in _REDACTED_HEADERS],
+                opts=self._child,
+            )
         else:
             named: str = web_acl_arn
             owner = named.split(":")[4]

@@ -267,3 +267,27 @@ def test_cluster_admin_is_never_granted_to_another_accounts_role() -> None:
         lambda: EksService("churn", EksServiceArgs(service=service, profile=PROD, admin_principal_arns=[own_role]))
     )
     assert built.one("aws:eks/accessEntry:AccessEntry").inputs["principalArn"] == own_role
+
+
+# --- what Checkov's terraform checks found: web ACL logging (CKV2_AWS_31) and anonymous IPs (CKV2_AWS_76) --------
+
+
+def test_the_created_web_acl_logs_redacted_requests_and_blocks_anonymous_ips() -> None:
+    service = make_service(exposure=PUBLIC)
+    built = build(
+        lambda: EcsService("churn", EcsServiceArgs(service=service, profile=PROD, authenticate_cognito=COGNITO))
+    )
+    acl = built.one("aws:wafv2/webAcl:WebAcl")
+    groups = {
+        r["statement"]["managedRuleGroupStatement"]["name"]: r
+        for r in acl.inputs["rules"]
+        if "managedRuleGroupStatement" in r["statement"]
+    }
+    anonymous = groups["AWSManagedRulesAnonymousIpList"]["statement"]["managedRuleGroupStatement"]
+    assert [o["name"] for o in anonymous["ruleActionOverrides"]] == ["HostingProviderIPList"]
+    logging = built.one("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration")
+    group = built.one("aws:cloudwatch/logGroup:LogGroup", "churn-waf-logs")
+    assert group.inputs["name"].startswith("aws-waf-logs-")
+    assert group.inputs["kmsKeyId"]
+    assert logging.inputs["logDestinationConfigs"] == [group.outputs["arn"]]
+    assert {f["singleHeader"]["name"] for f in logging.inputs["redactedFields"]} == {"authorization", "cookie"}
