@@ -20,6 +20,7 @@ TRUSTED_OPTIONS: dict[str, str] = {
     "task_role_arn": "an IAM role: modelport cannot see its policies",
     "execution_role_arn": "an IAM role: modelport cannot see its policies",
     "ami": "an AMI: modelport cannot see what it contains",
+    "cluster_arn": "an ECS cluster: modelport cannot see its settings",
     "cluster_name": "an EKS cluster: modelport cannot see its endpoint access, encryption, logging or nodes",
     "kms_key_arn": "a KMS key: modelport cannot see its key policy or rotation",
     "secrets_kms_key_arns": "KMS keys: modelport cannot see their key policies",
