@@ -926,6 +926,30 @@ def sagemaker_auto_rollback(args: ResourceValidationArgs) -> Iterator[str]:
         yield "no rollback alarms"
 
 
+# A CloudWatch alarm needs this many seconds of breaching data (3 one-minute datapoints) before it can fire.
+_ALARM_DETECTION_SECONDS = 180
+
+
+@_rule(
+    name="aws-sagemaker-canary-bake-prod",
+    description="In prod, a SageMaker blue/green canary bakes long enough for its rollback alarms to fire "
+    f"(at least {_ALARM_DETECTION_SECONDS} s) before the rest of the traffic shifts.",
+    resource_types=(SAGEMAKER_ENDPOINT,),
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation=f"Set canary_wait_seconds to {_ALARM_DETECTION_SECONDS} or more (the default is 600).",
+)
+def sagemaker_canary_bake_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    routing = get(args.props, "deploymentConfig", "blueGreenUpdatePolicy", "trafficRoutingConfiguration")
+    if routing is None:
+        args.not_applicable("the endpoint has no blue/green traffic routing")
+    wait = number(get(routing, "waitIntervalInSeconds"))
+    if wait is None or wait < _ALARM_DETECTION_SECONDS:
+        yield f"the canary bakes {int(wait or 0)} s; the rollback alarms need {_ALARM_DETECTION_SECONDS} s to fire"
+
+
 @_rule(
     name="aws-lb-deletion-protection-prod",
     description="In prod, load balancers have deletion protection.",

@@ -472,6 +472,39 @@ def alb_waf(args: StackValidationArgs) -> Iterator[Finding]:
     )
 
 
+SUBNET = "aws:ec2/subnet:Subnet"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+
+
+@stack_rule(
+    name="aws-nat-per-zone-prod",
+    description="In prod, a VPC with NAT gateways has one in every zone it has subnets in, so losing a zone never "
+    "cuts the others' egress.",
+    resource_types=(VPC, SUBNET, NAT_GATEWAY),
+    cloud="aws",
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Leave nat_per_zone at the prod default (true): one NAT gateway per zone.",
+)
+def nat_per_zone_prod(args: StackValidationArgs) -> Iterator[Finding]:
+    subnets = of_type(args.resources, SUBNET)
+    gateways = of_type(args.resources, NAT_GATEWAY)
+    for vpc in of_type(args.resources, VPC):
+        mine = [s for s in subnets if refers_to(s, vpc, "vpcId")]
+        zones = {str(get(s.props, "availabilityZone")) for s in mine if get(s.props, "availabilityZone")}
+        nat_zones = {
+            str(get(s.props, "availabilityZone"))
+            for nat in gateways
+            for s in mine
+            if refers_to(nat, s, "subnetId") and get(s.props, "availabilityZone")
+        }
+        if nat_zones and zones - nat_zones:
+            missing = ", ".join(sorted(zones - nat_zones))
+            yield f"VPC {vpc.name} has no NAT gateway in {missing}; egress there depends on another zone", vpc.urn
+
+
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 LAMBDA_URL = "aws:lambda/functionUrl:FunctionUrl"
 _AUTHENTICATE = ("authenticate-oidc", "authenticate-cognito")

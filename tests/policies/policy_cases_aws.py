@@ -499,6 +499,20 @@ def vpc(n: str, flow_log: bool = True) -> None:
         )
 
 
+def nat_vpc(n: str, nat_zones: int) -> None:
+    network = aws.ec2.Vpc(n, cidr_block="10.0.0.0/16")
+    for index, zone in enumerate(("us-east-1a", "us-east-1b", "us-east-1c")):
+        public = aws.ec2.Subnet(
+            f"{n}-public-{index}", vpc_id=network.id, cidr_block=f"10.0.{index}.0/24", availability_zone=zone
+        )
+        aws.ec2.Subnet(
+            f"{n}-private-{index}", vpc_id=network.id, cidr_block=f"10.0.{10 + index}.0/24", availability_zone=zone
+        )
+        if index < nat_zones:
+            address = aws.ec2.Eip(f"{n}-eip-{index}", domain="vpc")
+            aws.ec2.NatGateway(f"{n}-nat-{index}", subnet_id=public.id, allocation_id=address.id)
+
+
 def encrypted_fleet(n: str, key_policy: str) -> None:
     cmk = key(f"{n}-key", policy=key_policy)
     template = launch_template(
@@ -917,6 +931,8 @@ CASES: list[Case] = [
         "restricted public CIDR",
     ),
     # availability
+    bad("aws-nat-per-zone-prod", lambda n: nat_vpc(n, 1), "one NAT for three zones"),
+    good("aws-nat-per-zone-prod", lambda n: nat_vpc(n, 3), "a NAT per zone"),
     bad("aws-asg-multi-az", lambda n: asg(n, vpc_zone_identifiers=SUBNETS[:1]), "one subnet"),
     bad("aws-asg-multi-az", lambda n: asg(n, vpc_zone_identifiers=SUBNETS[:2]), "two zones in prod"),
     bad(
@@ -959,6 +975,24 @@ CASES: list[Case] = [
     good("aws-sagemaker-instance-count", endpoint_config, "three instances"),
     bad("aws-sagemaker-auto-rollback", lambda n: endpoint(n, deployment_config=None), "no deployment config"),
     good("aws-sagemaker-auto-rollback", endpoint, "blue/green with alarms"),
+    good("aws-sagemaker-canary-bake-prod", endpoint, "300 s bake"),
+    bad(
+        "aws-sagemaker-canary-bake-prod",
+        lambda n: endpoint(
+            n,
+            deployment_config={
+                "blue_green_update_policy": {
+                    "traffic_routing_configuration": {
+                        "type": "CANARY",
+                        "canary_size": {"type": "CAPACITY_PERCENT", "value": 10},
+                        "wait_interval_in_seconds": 0,
+                    }
+                },
+                "auto_rollback_configuration": {"alarms": [{"alarm_name": "model-5xx"}]},
+            },
+        ),
+        "canary bake 0",
+    ),
     bad("aws-lb-deletion-protection-prod", lambda n: load_balancer(n, enable_deletion_protection=False), "off"),
     bad("aws-lambda-reserved-concurrency", lambda n: function(n, reserved_concurrent_executions=None), "uncapped"),
     # logging
