@@ -73,14 +73,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _plan(args, human)
         return _policies_list(args, human)
     except (SpecError, MissingExtraError) as exc:
-        human.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        human.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, soft_wrap=True)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - a program error is reported in one line, not a traceback
         if type(exc).__name__ == "PolicyEvaluationError":
-            human.print(f"[bold red]error:[/] policy evaluation failed: {exc}", markup=True, soft_wrap=True)
+            human.print(
+                f"[bold red]error:[/] policy evaluation failed: {escape(str(exc))}", markup=True, soft_wrap=True
+            )
             return EXIT_INVALID
         human.print(
-            f"[bold red]error:[/] the stack program failed: {type(exc).__name__}: {exc}", markup=True, soft_wrap=True
+            f"[bold red]error:[/] the stack program failed: {type(exc).__name__}: {escape(str(exc))}",
+            markup=True,
+            soft_wrap=True,
         )
         return EXIT_INVALID
 

@@ -313,3 +313,23 @@ def test_the_plan_report_lists_trusted_inputs_in_text_and_json(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "trusted inputs" in out and role in out
     assert code != 2
+
+
+def test_the_cli_refuses_a_credential_in_env_with_exit_2_and_prints_the_reference_text(capsys) -> None:
+    from modelport.cli import main
+
+    code = main(
+        [
+            "plan",
+            "aws-prod",
+            "--stack-dir",
+            "stacks",
+            "--set",
+            'modelport:service.env={"DATABASE_URL": "postgres://admin:pw@db/prod"}',
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "modelport:service.env.DATABASE_URL" in out and "secrets: {DATABASE_URL: <reference>}" in out
+    assert "[/versions/<v>]" in out  # rich markup in the message is printed, not interpreted
+    assert "admin:pw" not in out
