@@ -903,6 +903,29 @@ def ingress_class_required(args: ResourceValidationArgs) -> Iterator[str]:
 
 
 @resource_rule(
+    name="k8s-ingress-authenticated-prod",
+    description="In prod, an internet-facing Ingress (AWS Load Balancer Controller scheme internet-facing) "
+    "authenticates callers (auth-type oidc or cognito, unauthenticated requests never allowed through).",
+    resource_types=(INGRESS,),
+    cloud="kubernetes",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="critical",
+    prod_only=True,
+    remediation="Add alb.ingress.kubernetes.io/auth-type (oidc or cognito) with its IdP annotation; anonymous "
+    "public access (exposure.anonymous) is for non-prod stacks only.",
+)
+def ingress_authenticated_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    annotations = _ingress_annotations(args)
+    if annotations.get("alb.ingress.kubernetes.io/scheme") != "internet-facing":
+        args.not_applicable("the Ingress is not internet-facing")
+    if annotations.get("alb.ingress.kubernetes.io/auth-type") not in ("oidc", "cognito"):
+        yield "the internet-facing Ingress does not authenticate callers"
+    elif annotations.get("alb.ingress.kubernetes.io/auth-on-unauthenticated-request") == "allow":
+        yield "the Ingress lets unauthenticated requests through"
+
+
+@resource_rule(
     name="k8s-ingress-no-snippets",
     description="Ingresses carry no configuration-snippet annotations, which inject controller configuration.",
     resource_types=(INGRESS,),

@@ -385,6 +385,36 @@ CASES: list[Case] = [
         "legacy class annotation",
     ),
     bad(
+        "k8s-ingress-authenticated-prod",
+        lambda p: ingress(p, class_name="alb", annotations={"alb.ingress.kubernetes.io/scheme": "internet-facing"}),
+        "anonymous internet-facing ALB Ingress",
+    ),
+    bad(
+        "k8s-ingress-authenticated-prod",
+        lambda p: ingress(
+            p,
+            class_name="alb",
+            annotations={
+                "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                "alb.ingress.kubernetes.io/auth-type": "oidc",
+                "alb.ingress.kubernetes.io/auth-on-unauthenticated-request": "allow",
+            },
+        ),
+        "authentication optional",
+    ),
+    good(
+        "k8s-ingress-authenticated-prod",
+        lambda p: ingress(
+            p,
+            class_name="alb",
+            annotations={
+                "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                "alb.ingress.kubernetes.io/auth-type": "cognito",
+            },
+        ),
+        "Cognito",
+    ),
+    bad(
         "k8s-ingress-no-snippets",
         lambda p: ingress(p, annotations={"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers x;"}),
         "configuration snippet",
