@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from modelport.networks import open_to_internet
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from . import kubernetes as k8s
 from .base import ADVISORY, MANDATORY, collect, stack_rule
-from .props import get, is_set, is_true, items, number, policy_statements, strings
+from .props import get, is_set, is_true, items, number, peek, policy_statements, strings
 
 Finding = tuple[str, "str | None"]
 
@@ -503,6 +504,70 @@ def nat_per_zone_prod(args: StackValidationArgs) -> Iterator[Finding]:
         if nat_zones and zones - nat_zones:
             missing = ", ".join(sorted(zones - nat_zones))
             yield f"VPC {vpc.name} has no NAT gateway in {missing}; egress there depends on another zone", vpc.urn
+
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SG_INGRESS_RESOURCES = (
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:ec2/securityGroupRule:SecurityGroupRule",
+)
+
+
+def _ingress_port_range(rule: PolicyResource) -> tuple[float, float] | None:
+    props = rule.props
+    if rule.resource_type.endswith("securityGroupRule:SecurityGroupRule") and props.get("type") != "ingress":
+        return None
+    protocol = str(props.get("ipProtocol") or props.get("protocol") or "")
+    if protocol in ("-1", "all"):
+        return 0, 65535
+    return number(props.get("fromPort")) or 0, number(props.get("toPort")) or 0
+
+
+def _ingress_ranges(rule: PolicyResource) -> list[str]:
+    props = rule.props
+    return (
+        strings(props.get("cidrIpv4"))
+        + strings(props.get("cidrIpv6"))
+        + strings(props.get("cidrBlocks"))
+        + strings(props.get("ipv6CidrBlocks"))
+    )
+
+
+@stack_rule(
+    name="aws-security-group-ingress-union",
+    description="The ingress rules of one security group, taken together as a set of CIDRs, open nothing but "
+    "HTTPS (and HTTP for the redirect) to the internet, however many rules the ranges are split over.",
+    resource_types=(SECURITY_GROUP, *SG_INGRESS_RESOURCES),
+    cloud="aws",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="high",
+    anchor="CKV_AWS_24, CKV_AWS_25, CKV_AWS_277",
+    remediation="Allow the callers' own CIDRs or security groups.",
+)
+def security_group_ingress_union(args: StackValidationArgs) -> Iterator[Finding]:
+    groups = of_type(args.resources, SECURITY_GROUP)
+    joined: dict[tuple[str, float, float], list[tuple[PolicyResource, list[str]]]] = {}
+    for rule in of_type(args.resources, *SG_INGRESS_RESOURCES):
+        ports = _ingress_port_range(rule)
+        ranges = _ingress_ranges(rule)
+        if ports is None or not ranges:
+            continue
+        owner = next((g.urn for g in groups if refers_to(rule, g, "securityGroupId")), None)
+        if owner is None:
+            owner = str(peek(rule.props, "securityGroupId", default=rule.urn))
+        joined.setdefault((owner, *ports), []).append((rule, ranges))
+    for (_, low, high), members in joined.items():
+        if low == high and low in (80, 443):
+            continue
+        cidrs = [c for _, ranges in members for c in ranges]
+        try:
+            internet = open_to_internet(cidrs)
+        except ValueError:
+            internet = f"unreadable ranges ({', '.join(cidrs)})"
+        if internet and len(members) > 1:
+            names = ", ".join(r.name for r, _ in members)
+            yield f"ports {int(low)}-{int(high)} are open to {internet} across {names}", members[0][0].urn
 
 
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")

@@ -342,6 +342,23 @@ def metric_alarm(n: str, **kw: Any) -> aws.cloudwatch.MetricAlarm:
     return aws.cloudwatch.MetricAlarm(n, **{**args, **kw})
 
 
+def split_ingress(n: str, prefix: int, port: int = 22, count: int | None = None) -> None:
+    """One security group whose ingress rules each admit a slice of the IPv4 internet."""
+    import ipaddress
+
+    group = aws.ec2.SecurityGroup(n, vpc_id="vpc-0123456789abcdef0", description="split")
+    slices = list(ipaddress.ip_network("0.0.0.0/0").subnets(new_prefix=prefix))[: count or None]
+    for index, cidr in enumerate(slices):
+        aws.vpc.SecurityGroupIngressRule(
+            f"{n}-in-{index}",
+            security_group_id=group.id,
+            cidr_ipv4=str(cidr),
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+        )
+
+
 def app_target(n: str, namespace: str = "ecs", **kw: Any) -> aws.appautoscaling.Target:
     args = {
         "service_namespace": namespace,
@@ -903,6 +920,9 @@ CASES: list[Case] = [
         "IPv4 internet written as IPv6",
     ),
     good("aws-security-group-no-open-ingress", lambda n: security_group_rule(n, "10.0.0.0/8", 8080), "VPC range"),
+    bad("aws-security-group-ingress-union", lambda n: split_ingress(n, 9), "internet split over 512 /9s"),
+    good("aws-security-group-ingress-union", lambda n: split_ingress(n, 9, port=443), "HTTPS may be public"),
+    good("aws-security-group-ingress-union", lambda n: split_ingress(n, 16, count=4), "four /16s"),
     bad("aws-eks-private-endpoint", lambda n: eks_cluster(n, vpc_config={"subnet_ids": SUBNETS}), "public default"),
     bad(
         "aws-eks-private-endpoint",
