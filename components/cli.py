@@ -231,8 +231,19 @@ def _print_plan(plan: Any, console: Console) -> None:
             if remediation:
                 lines.append(f"    fix: {escape(remediation)}")
             console.print("\n".join(lines), soft_wrap=True)
+    _print_trusted_inputs(plan, console)
     for key, value in plan.outputs.items():
         console.print(f"output {escape(key)}: {escape(json.dumps(value))}", soft_wrap=True)
+
+
+def _print_trusted_inputs(plan: Any, console: Console) -> None:
+    """What the guardrails did not judge: bring-your-own roles, AMIs, clusters, keys and ACLs."""
+    trusted = plan.trusted_inputs
+    if not trusted:
+        return
+    console.print(f"trusted inputs: {len(trusted)} value(s) the guardrails cannot see inside", soft_wrap=True)
+    for entry in trusted:
+        console.print(f"  {escape(entry['key'])} = {escape(entry['value'])}: {escape(entry['why'])}", soft_wrap=True)
 
 
 def _policies_list(args: argparse.Namespace, console: Console) -> int:

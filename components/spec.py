@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .credentials import env_credential_findings
+from .networks import open_to_internet
 from .regions import region_zones
 from .validation import (
     SpecError,
@@ -388,6 +390,13 @@ class Exposure(_Part):
         networks = check_str_list("allowed_networks", self.allowed_networks)
         for index, network in enumerate(networks):
             parse_network(f"allowed_networks[{index}]", network)
+        internet = open_to_internet(networks)
+        if internet and not self.public:
+            raise SpecError(
+                "allowed_networks",
+                f"admits {internet}, but the exposure is private (public: false). Name the callers' own ranges, or "
+                "make the exposure public (which needs authentication)",
+            )
         object.__setattr__(self, "allowed_principals", principals)
         object.__setattr__(self, "allowed_networks", networks)
         check_optional_str("certificate", self.certificate, max_length=2048)
@@ -486,9 +495,16 @@ class ModelService(_Part):
             key_description="an environment variable name",
             scalars_to_str=True,
         )
-        for key in env:
+        for key, value in env.items():
             if SECRET_LOOKING_ENV.search(key):
                 raise SpecError(f"env.{key}", "looks like a credential; put it in `secrets` as a reference")
+            findings = env_credential_findings(key, value)
+            if findings:
+                raise SpecError(
+                    f"env.{key}",
+                    f"holds {' and '.join(findings)}: a credential never goes in `env`. Store it in a secret store "
+                    f"and reference it as `secrets: {{{key}: <reference>}}` ({SECRET_TEXT})",
+                )
         object.__setattr__(self, "env", MappingProxyType(env))
         self._check_secrets(env)
         self._check_serving_env(env)

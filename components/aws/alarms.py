@@ -11,9 +11,12 @@ import pulumi_aws as aws
 
 from .naming import stack_unique_name
 
-__all__ = ["ServiceMetrics", "service_alarms"]
+__all__ = ["ALARM_DETECTION_SECONDS", "ServiceMetrics", "service_alarms"]
 
 PERIOD_SECONDS = 60
+DATAPOINTS_TO_ALARM = 3
+# The shortest time in which an alarm can go off: it needs DATAPOINTS_TO_ALARM breaching periods.
+ALARM_DETECTION_SECONDS = PERIOD_SECONDS * DATAPOINTS_TO_ALARM
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,7 @@ def service_alarms(
         comparison_operator="GreaterThanThreshold",
         threshold=error_rate_percent,
         evaluation_periods=5,
-        datapoints_to_alarm=3,
+        datapoints_to_alarm=DATAPOINTS_TO_ALARM,
         metric_queries=queries,
         treat_missing_data="notBreaching",
         alarm_actions=list(actions),
@@ -108,7 +111,7 @@ def service_alarms(
         comparison_operator="GreaterThanThreshold",
         threshold=p99_latency_ms * metrics.latency_scale,
         evaluation_periods=5,
-        datapoints_to_alarm=3,
+        datapoints_to_alarm=DATAPOINTS_TO_ALARM,
         treat_missing_data="notBreaching",
         alarm_actions=list(actions),
         ok_actions=list(actions),
@@ -120,12 +123,39 @@ def service_alarms(
 def configured_alarms(
     name: str, metrics: ServiceMetrics, args: Any, parent: pulumi.Resource
 ) -> tuple[aws.cloudwatch.MetricAlarm, aws.cloudwatch.MetricAlarm]:
-    """``service_alarms`` with the thresholds and actions of a pattern's options (``alarm_*``)."""
+    """``service_alarms`` with the thresholds and actions of a pattern's options (``alarm_*``).
+
+    Prod alarms notify someone: without ``alarm_actions`` the component gets one SNS topic for its alarms
+    (``component.alarm_topic``, encrypted with the foundation's key), and the plan says so.
+    """
     return service_alarms(
         name,
         metrics,
         error_rate_percent=args.alarm_error_rate_percent,
         p99_latency_ms=args.alarm_p99_latency_ms,
-        actions=args.alarm_actions,
+        actions=alarm_actions(name, args, parent),
         parent=parent,
     )
+
+
+def alarm_actions(name: str, args: Any, parent: pulumi.Resource) -> list[pulumi.Input[str]]:
+    """The alarm actions: the configured topics, or in prod the component's own topic (created once)."""
+    if args.alarm_actions or args.profile.name != "prod":
+        return list(args.alarm_actions)
+    topic = getattr(parent, "alarm_topic", None)
+    if topic is None:
+        foundation = getattr(parent, "foundation", None)
+        key = getattr(foundation, "kms_key_arn", None)
+        topic = aws.sns.Topic(
+            f"{name}-alarms",
+            name=stack_unique_name(f"{name}-alarms", 256),
+            kms_master_key_id=key,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        parent.alarm_topic = topic  # type: ignore[attr-defined]
+        pulumi.log.warn(
+            f"{name}: prod alarms need someone to notify and alarm_actions is empty, so modelport created the SNS "
+            f"topic {name}-alarms for them; subscribe your on-call to it, or set alarm_actions",
+            resource=parent,
+        )
+    return [topic.arn]

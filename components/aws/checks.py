@@ -24,6 +24,7 @@ __all__ = [
     "require_no_artifact",
     "s3_artifact",
     "secret_resource_arn",
+    "secret_resource_arns",
 ]
 
 ACM_CERTIFICATE_ARN = r"arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[0-9a-f-]{36}"
@@ -109,13 +110,25 @@ def require_aws_secrets(service: ModelService, pattern: str, *, json_keys: bool)
 
 
 def secret_resource_arn(reference: str) -> str:
-    """The IAM resource ARN of a secret reference: Secrets Manager suffixes (json key, stage, version) dropped."""
+    """The IAM resource ARN of a secret reference: Secrets Manager suffixes (json key, stage, version) dropped.
+
+    A secret ARN is complete when it ends in the 6-character suffix AWS adds; a name that merely ends in a dash and
+    six characters (``churn-apikey``) is not, so the result matches both readings: the ARN as written and the ARN
+    with AWS's suffix.
+    """
+    return secret_resource_arns(reference)[-1]
+
+
+def secret_resource_arns(reference: str) -> list[str]:
+    """Every IAM resource ARN a secret reference may denote (see ``secret_resource_arn``)."""
     parts = reference.split(":")
     if parts[2] != "secretsmanager":
-        return reference
+        return [reference]
     base = ":".join(parts[:7])
-    # A complete secret ARN ends in the 6-character suffix AWS adds; a partial one needs it matched.
-    return base if re.search(r"-[A-Za-z0-9]{6}$", parts[6]) else f"{base}-??????"
+    partial = f"{base}-??????"
+    if re.search(r"-[A-Za-z0-9]{6}$", parts[6]):
+        return [base, partial]
+    return [partial]
 
 
 def reject_accelerator(service: ModelService, pattern: str, why: str) -> None:

@@ -67,7 +67,7 @@ class EcsServiceArgs(AlbArgs):
         )
         require_aws_secrets(service, PATTERN, json_keys=True)
         self._check_load_balancer(PATTERN)
-        alb_caller_cidrs(service, PATTERN)
+        alb_caller_cidrs(service, PATTERN, authenticator=self.authenticator)
         if (self.task_cpu is None) != (self.task_memory is None):
             raise SpecError(
                 "task_memory" if self.task_memory is None else "task_cpu",

@@ -164,7 +164,7 @@ class Foundation(pulumi.ComponentResource):
         self._child = pulumi.ResourceOptions(parent=self)
 
         self.key = None
-        self.kms_key_arn = pulumi.Output.from_input(args.kms_key_arn) if args.kms_key_arn else None
+        self.kms_key_arn = self._own_account("kms_key_arn", args.kms_key_arn) if args.kms_key_arn else None
         if args.customer_managed_key and args.kms_key_arn is None:
             self.key = self._key()
             self.kms_key_arn = self.key.arn
@@ -182,8 +182,25 @@ class Foundation(pulumi.ComponentResource):
                 "repository_arns": self.repository_arns,
                 "artifact_bucket": self.artifact_bucket_name,
                 "log_group_name": self.log_group_name,
+                "zone_names": self.zone_names,
             }
         )
+
+    def _own_account(self, option: str, arn: str) -> pulumi.Output[str]:
+        """``arn``, once it is known to be in the deploying account or acknowledged in ``cross_account``."""
+        owner = arn.split(":")[4]
+
+        def judge(account: str) -> str:
+            if owner != account and option not in self._args.cross_account:
+                raise SpecError(
+                    option,
+                    f"names a resource of account {owner}, not the deploying account {account}: modelport cannot "
+                    f"see its policy. Acknowledge it with cross_account: [{option}] once its policy grants this "
+                    "account what the service needs",
+                )
+            return arn
+
+        return self.context.account_id.apply(judge)
 
     # --- KMS ---------------------------------------------------------------------------------------------------
 
@@ -201,6 +218,14 @@ class Foundation(pulumi.ComponentResource):
                 "*",
                 principal={"Service": pulumi.Output.concat("logs.", ctx.region, ".", ctx.dns_suffix)},
                 condition={"StringLike": {"kms:EncryptionContext:aws:logs:arn": ctx.arn("logs", "log-group:*")}},
+            ),
+            statement(
+                # CloudWatch alarms publish to the alarm topic, which this key encrypts.
+                "AllowCloudWatchAlarmsToPublishToEncryptedTopics",
+                ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "*",
+                principal={"Service": pulumi.Output.concat("cloudwatch.", ctx.dns_suffix)},
+                condition={"StringEquals": {"aws:SourceAccount": ctx.account_id}},
             ),
         ]
         depends_on: list[pulumi.Resource] = []
@@ -293,6 +318,7 @@ class Foundation(pulumi.ComponentResource):
                 "aws:ec2/getVpc:getVpc",
                 "cidr_block",
             )
+            self.zone_names = self._subnet_zones(args.private_subnet_ids)
             return
         if not args.needs_network:
             self.vpc_id = None
@@ -300,6 +326,29 @@ class Foundation(pulumi.ComponentResource):
             self.public_subnet_ids = []
             return
         self._create_vpc()
+
+    def _subnet_zones(self, subnet_ids: tuple[str, ...]) -> list[pulumi.Output[str]]:
+        """The zones of bring-your-own subnets, looked up with the provider, and judged: the subnets must span
+        as many distinct zones as the profile asks (a real preview judges the real subnets)."""
+        zones = [
+            aws.ec2.get_subnet_output(id=subnet_id, opts=pulumi.InvokeOutputOptions(parent=self)).availability_zone
+            for subnet_id in subnet_ids
+        ]
+        needed = self._args.zone_count
+
+        def judge(names: list[str]) -> list[str]:
+            distinct = sorted(set(names))
+            if len(distinct) < needed:
+                placed = ", ".join(f"{s} in {z}" for s, z in zip(subnet_ids, names, strict=True))
+                raise SpecError(
+                    "private_subnet_ids",
+                    f"the subnets span {len(distinct)} availability zone(s) ({placed}); the {self._args.profile.name} "
+                    f"profile needs {needed} distinct zones",
+                )
+            return names
+
+        checked = pulumi.Output.all(*zones).apply(judge)
+        return [checked.apply(lambda names, i=i: names[i]) for i in range(len(zones))]
 
     def _create_vpc(self) -> None:
         args = self._args

@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from ..base import component_props, merge_options
 from ..kubernetes.workload import ModelWorkload, ModelWorkloadArgs
+from ..networks import open_to_internet
 from ..validation import SpecError, check_int, check_optional_str, check_str, check_str_list, under
 from .foundation import BASE_INTERFACE_ENDPOINTS
 from .iam import AwsContext, role_with_policy, service_trust
@@ -40,6 +41,18 @@ POD_IDENTITY_AGENT = {"cidr": "169.254.170.23/32", "port": 80}
 CLUSTER_ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 # Workload options the component sets itself.
 _RESERVED_WORKLOAD_OPTIONS = ("provider", "context", "service", "profile")
+
+
+def _same_account_admin(principal: str, account: str, index: int) -> str:
+    """A cluster-admin principal of the deploying account; another account's role is refused."""
+    owner = principal.split(":")[4] if principal.count(":") >= 5 else ""
+    if owner and owner != account:
+        raise SpecError(
+            f"admin_principal_arns[{index}]",
+            f"{principal} belongs to account {owner}, not the cluster's ({account}): cluster-admin is never granted "
+            "across accounts; name a role of this account that the other account's operators assume",
+        )
+    return principal
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -95,18 +108,28 @@ class EksServiceArgs(PatternArgs):
             cidrs = check_str_list(key, getattr(self, key))
             for index, cidr in enumerate(cidrs):
                 try:
-                    network = ipaddress.ip_network(cidr)
+                    ipaddress.ip_network(cidr)
                 except ValueError:
                     raise SpecError(f"{key}[{index}]", f"must be an IPv4 CIDR (got {cidr!r})") from None
-                if key == "endpoint_public_access_cidrs" and network.prefixlen == 0:
-                    raise SpecError(
-                        f"{key}[{index}]", "a public API endpoint must be allow-listed, not open to 0.0.0.0/0"
-                    )
+            internet = open_to_internet(cidrs)
+            if internet:
+                raise SpecError(
+                    key,
+                    f"admits {internet}: the cluster API must be allow-listed to the operators' own ranges, "
+                    "never opened to the internet (the CIDRs are judged together, as a set)",
+                )
             object.__setattr__(self, key, cidrs)
         if self.admin_principal_arns is not None:
             object.__setattr__(
                 self, "admin_principal_arns", check_principals("admin_principal_arns", self.admin_principal_arns)
             )
+            for index, principal in enumerate(self.admin_principal_arns):
+                if principal.endswith(":root"):
+                    raise SpecError(
+                        f"admin_principal_arns[{index}]",
+                        "an account root grants cluster-admin to every identity of that account: name the "
+                        "operators' role instead",
+                    )
         check_optional_str(
             "cluster_name",
             self.cluster_name,
@@ -381,6 +404,9 @@ class EksService(pulumi.ComponentResource):
             principals = [aws.iam.get_session_context_output(arn=caller.arn, opts=invoke).issuer_arn]
         created: list[pulumi.Resource] = []
         for index, principal in enumerate(principals):
+            principal = pulumi.Output.all(principal, ctx.account_id).apply(
+                lambda pair, index=index: _same_account_admin(pair[0], pair[1], index)
+            )
             entry = aws.eks.AccessEntry(
                 f"{name}-admin-{index}",
                 cluster_name=self.cluster.name,

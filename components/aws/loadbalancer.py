@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..spec import HOSTNAME_PATTERN, ModelService
-from ..validation import SpecError, check_int, check_optional_str
+from ..validation import SpecError, check_int, check_mapping_keys, check_optional_str, check_str
 from .alarms import ServiceMetrics, configured_alarms
 from .checks import ACM_CERTIFICATE_ARN, WAF_WEB_ACL_ARN, ServiceSpecError, alb_caller_cidrs
 from .foundation import Foundation, private_bucket, tls_only_statement
@@ -79,6 +79,12 @@ class AlbArgs(PatternArgs):
     hosted_zone_id: a Route 53 hosted zone that holds ``exposure.domain``: an alias A record for the domain is
         created there, pointing at the load balancer. Without it, modelport creates no DNS record: the endpoint
         reports ``https://<domain>`` and you point the name at the ALB yourself (or with external DNS tooling).
+    authenticate_cognito: ``{user_pool_arn, user_pool_client_id, user_pool_domain[, scope, session_timeout]}``:
+        the HTTPS listener authenticates every caller with this Cognito user pool before forwarding.
+    authenticate_oidc: ``{issuer, authorization_endpoint, token_endpoint, user_info_endpoint, client_id,
+        client_secret_config[, scope, session_timeout]}``: the same with an OIDC provider. The client secret is
+        read from the Pulumi secret config key ``client_secret_config`` (``pulumi config set --secret``), never
+        from plain config; from code, ``client_secret`` takes a secret ``pulumi.Output``.
     """
 
     certificate_arn: str | None = None
@@ -88,6 +94,8 @@ class AlbArgs(PatternArgs):
     hosted_zone_id: str | None = None
 
     GRPC_REFUSAL: ClassVar[str | None] = None
+    authenticate_cognito: Mapping[str, Any] | None = None
+    authenticate_oidc: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -117,6 +125,96 @@ class AlbArgs(PatternArgs):
         )
         if self.hosted_zone_id is not None and self.service.exposure.domain is None:
             raise SpecError("hosted_zone_id", "names where to create the record of exposure.domain, which is not set")
+        self._check_authenticators()
+
+    def _check_authenticators(self) -> None:
+        if self.authenticate_cognito is not None and self.authenticate_oidc is not None:
+            raise SpecError("authenticate_oidc", "set authenticate_cognito or authenticate_oidc, not both")
+        if self.authenticate_cognito is not None:
+            cognito = _check_fields("authenticate_cognito", self.authenticate_cognito, _COGNITO_FIELDS)
+            check_str(
+                "authenticate_cognito.user_pool_arn",
+                cognito["user_pool_arn"],
+                pattern=COGNITO_USER_POOL_ARN,
+                description="a Cognito user pool ARN (arn:aws:cognito-idp:<region>:<account>:userpool/<id>)",
+            )
+        if self.authenticate_oidc is not None:
+            oidc = _check_fields("authenticate_oidc", self.authenticate_oidc, _OIDC_FIELDS)
+            for key in ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint"):
+                check_str(
+                    f"authenticate_oidc.{key}", oidc[key], pattern=r"https://[^\s]+", description="an https:// URL"
+                )
+            secret_config = oidc.get("client_secret_config")
+            secret = oidc.get("client_secret")
+            if (secret_config is None) == (secret is None):
+                raise SpecError(
+                    "authenticate_oidc.client_secret_config",
+                    "name the Pulumi secret config key that holds the OIDC client secret (set it with `pulumi "
+                    "config set --secret <key> ...`); from code, pass client_secret as a secret pulumi.Output",
+                )
+            if secret is not None and not isinstance(secret, pulumi.Output):
+                raise SpecError(
+                    "authenticate_oidc.client_secret",
+                    "must be a secret pulumi.Output (pulumi.Output.secret(...)), never a plain value; in stack "
+                    "config use client_secret_config",
+                )
+            if secret_config is not None:
+                check_str(
+                    "authenticate_oidc.client_secret_config",
+                    secret_config,
+                    pattern=r"([\w-]+:)?[\w.-]+",
+                    description="a Pulumi config key such as churn:oidcClientSecret",
+                )
+
+    @property
+    def authenticator(self) -> str | None:
+        """The ALB action that authenticates callers, if one is configured."""
+        if self.authenticate_cognito is not None:
+            return "authenticate-cognito"
+        if self.authenticate_oidc is not None:
+            return "authenticate-oidc"
+        return None
+
+    def authenticate_action(self) -> dict[str, Any] | None:
+        """The listener action that authenticates before forwarding (order 1), or None."""
+        if self.authenticate_cognito is not None:
+            cognito = dict(self.authenticate_cognito)
+            return {
+                "type": "authenticate-cognito",
+                "order": 1,
+                "authenticate_cognito": {
+                    **{k: cognito[k] for k in ("user_pool_arn", "user_pool_client_id", "user_pool_domain")},
+                    **{k: cognito[k] for k in ("scope", "session_timeout") if k in cognito},
+                    "on_unauthenticated_request": "authenticate",
+                },
+            }
+        if self.authenticate_oidc is not None:
+            oidc = dict(self.authenticate_oidc)
+            secret = oidc.get("client_secret")
+            if secret is None:
+                key = str(oidc["client_secret_config"])
+                namespace, _, name = key.rpartition(":")
+                secret = pulumi.Config(namespace or None).require_secret(name)
+            return {
+                "type": "authenticate-oidc",
+                "order": 1,
+                "authenticate_oidc": {
+                    **{
+                        k: oidc[k]
+                        for k in (
+                            "issuer",
+                            "authorization_endpoint",
+                            "token_endpoint",
+                            "user_info_endpoint",
+                            "client_id",
+                        )
+                    },
+                    "client_secret": pulumi.Output.secret(secret),
+                    **{k: oidc[k] for k in ("scope", "session_timeout") if k in oidc},
+                    "on_unauthenticated_request": "authenticate",
+                },
+            }
+        return None
 
     def _check_load_balancer(self, pattern: str) -> None:
         exposure = self.service.exposure
@@ -143,6 +241,12 @@ class AlbArgs(PatternArgs):
                 "grpc_port",
                 f"{pattern} carries gRPC through its load balancer, and an ALB speaks gRPC only on an HTTPS "
                 "listener: set exposure.certificate (or the target option certificate_arn or certificate_domain)",
+            )
+        if self.authenticator and self.certificate is None and self.certificate_domain is None:
+            raise SpecError(
+                "authenticate_oidc" if self.authenticate_oidc is not None else "authenticate_cognito",
+                "the load balancer authenticates only on its HTTPS listener: set certificate_arn, "
+                "certificate_domain or exposure.certificate",
             )
         if exposure.public and self.vpc_id is not None and not self.public_subnet_ids:
             raise SpecError("public_subnet_ids", "a public load balancer in your VPC needs its public subnets")
@@ -189,6 +293,25 @@ def _same_region_certificate(key: str, arn: str, region: str) -> str:
 
 
 GRPC_HEALTH_PATH = "/grpc.health.v1.Health/Check"
+COGNITO_USER_POOL_ARN = r"arn:aws[a-z-]*:cognito-idp:[a-z0-9-]+:\d{12}:userpool/[\w-]+_[0-9a-zA-Z]+"
+_COGNITO_FIELDS = (("user_pool_arn", "user_pool_client_id", "user_pool_domain"), ("scope", "session_timeout"))
+_OIDC_FIELDS = (
+    ("issuer", "authorization_endpoint", "token_endpoint", "user_info_endpoint", "client_id"),
+    ("client_secret_config", "client_secret", "scope", "session_timeout"),
+)
+
+
+def _check_fields(path: str, value: Any, fields: tuple[tuple[str, ...], tuple[str, ...]]) -> dict[str, Any]:
+    required, optional = fields
+    data = dict(check_mapping_keys(path, value, (*required, *optional), required))
+    for key in required:
+        if key != "client_secret":
+            check_str(f"{path}.{key}", data[key])
+    if "scope" in data:
+        check_str(f"{path}.scope", data["scope"])
+    if "session_timeout" in data:
+        check_int(f"{path}.session_timeout", data["session_timeout"], minimum=60, maximum=604_800)
+    return data
 
 
 # AWS managed rule groups every public endpoint gets: OWASP-style common rules, known bad inputs (Log4Shell and
@@ -197,7 +320,13 @@ _MANAGED_RULE_GROUPS = (
     "AWSManagedRulesCommonRuleSet",
     "AWSManagedRulesKnownBadInputsRuleSet",
     "AWSManagedRulesAmazonIpReputationList",
+    "AWSManagedRulesAnonymousIpList",
 )
+# Rules of the groups above that only count: cloud hosting ranges are where legitimate server-to-server callers
+# of a model API live, so blocking them would block customers (VPNs, Tor and proxies stay blocked).
+_COUNT_ONLY = {"AWSManagedRulesAnonymousIpList": ("HostingProviderIPList",)}
+# Request parts never written to WAF logs: credentials and session cookies of authenticated callers.
+_REDACTED_HEADERS = ("authorization", "cookie")
 
 
 def _visibility(metric: str) -> dict[str, Any]:
@@ -209,7 +338,17 @@ def _managed_rule_group(group: str, priority: int) -> dict[str, Any]:
         "name": group,
         "priority": priority,
         "override_action": {"none": {}},
-        "statement": {"managed_rule_group_statement": {"name": group, "vendor_name": "AWS"}},
+        "statement": {
+            "managed_rule_group_statement": {
+                "name": group,
+                "vendor_name": "AWS",
+                **(
+                    {"rule_action_overrides": [{"name": r, "action_to_use": {"count": {}}} for r in _COUNT_ONLY[group]]}
+                    if group in _COUNT_ONLY
+                    else {}
+                ),
+            }
+        },
         "visibility_config": _visibility(group),
     }
 
@@ -244,11 +383,14 @@ class LoadBalancer:
         log_retention_days: int,
         web_acl_arn: str | None = None,
         waf_rate_limit: int = 2000,
+        authenticate: dict[str, Any] | None = None,
     ) -> None:
         self._name = name
         self._parent = parent
         self._child = pulumi.ResourceOptions(parent=parent)
         ctx = foundation.context
+        self._ctx = ctx
+        self._foundation = foundation
         exposure = service.exposure
         public = exposure.public
         assert foundation.vpc_id is not None
@@ -378,10 +520,12 @@ class LoadBalancer:
                     },
                     opts=self._child,
                 )
-        forward = {
+        forward: dict[str, Any] = {
             "type": "forward",
             "forward": {"target_groups": [{"arn": self.target_groups[t.name].arn, "weight": t.weight} for t in tracks]},
         }
+        if authenticate:
+            forward["order"] = 2
         self.https_listener: aws.lb.Listener | None = None
         if certificate:
             self.https_listener = aws.lb.Listener(
@@ -391,19 +535,23 @@ class LoadBalancer:
                 protocol="HTTPS",
                 ssl_policy=TLS_POLICY,
                 certificate_arn=certificate,
-                default_actions=[forward],
+                default_actions=[authenticate, forward] if authenticate else [forward],
                 opts=self._child,
             )
             if self.grpc_target_groups:
                 # gRPC shares the HTTPS listener: requests whose content type is application/grpc go to the gRPC
                 # target groups (HTTP/2 end to end), with the same per-track weights as HTTP.
+                # The rule authenticates exactly as the default action does: gRPC never bypasses the authenticator.
                 groups = [{"arn": self.grpc_target_groups[t.name].arn, "weight": t.weight} for t in tracks]
+                grpc_forward: dict[str, Any] = {"type": "forward", "forward": {"target_groups": groups}}
+                if authenticate:
+                    grpc_forward["order"] = 2
                 self.grpc_rule = aws.lb.ListenerRule(
                     f"{name}-grpc",
                     listener_arn=self.https_listener.arn,
                     priority=10,
                     conditions=[{"http_header": {"http_header_name": "content-type", "values": ["application/grpc*"]}}],
-                    actions=[{"type": "forward", "forward": {"target_groups": groups}}],
+                    actions=[authenticate, grpc_forward] if authenticate else [grpc_forward],
                     opts=self._child,
                 )
             self.http_listener = aws.lb.Listener(
@@ -501,6 +649,33 @@ class LoadBalancer:
                 opts=self._child,
             )
             web_acl_arn = self.web_acl.arn  # type: ignore[assignment]
+            # WAF logs go to a log group whose name must start with aws-waf-logs-, encrypted like every other log.
+            self.waf_log_group = self._foundation.encrypted_log_group(
+                f"{name}-waf-logs",
+                f"aws-waf-logs-{stack_unique_name(f'{service.name}-{name}', 400)}",
+                parent=self._parent,
+            )
+            aws.wafv2.WebAclLoggingConfiguration(
+                f"{name}-waf-logging",
+                resource_arn=self.web_acl.arn,
+                log_destination_configs=[self.waf_log_group.arn],
+                redacted_fields=[{"single_header": {"name": header}} for header in _REDACTED_HEADERS],
+                opts=self._child,
+            )
+        else:
+            named: str = web_acl_arn
+            owner = named.split(":")[4]
+
+            def same_account(account: str) -> str:
+                if owner != account:
+                    raise SpecError(
+                        "web_acl_arn",
+                        f"names a web ACL of account {owner}; a load balancer of account {account} can only be "
+                        "associated with a web ACL of its own account (use Firewall Manager to share rules)",
+                    )
+                return named
+
+            web_acl_arn = self._ctx.account_id.apply(same_account)  # type: ignore[assignment]
         self.web_acl_association = aws.wafv2.WebAclAssociation(
             f"{name}-waf-association",
             resource_arn=self.alb.arn,
@@ -565,12 +740,13 @@ def pattern_load_balancer(
         tracks=[Track(t.name, t.weight) for t in service.tracks],
         target_type=target_type,
         target_security_group=target_security_group,
-        caller_cidrs=alb_caller_cidrs(service, pattern),
+        caller_cidrs=alb_caller_cidrs(service, pattern, authenticator=args.authenticator),
         certificate=args.listener_certificate(component),
         deletion_protection=args.profile.deletion_protection,
         log_retention_days=args.retention_days,
         web_acl_arn=args.web_acl_arn,
         waf_rate_limit=args.waf_rate_limit,
+        authenticate=args.authenticate_action(),
     )
     alarms = list(configured_alarms(name, load_balancer.metrics(), args, component)) if args.alarms_enabled else []
     if args.hosted_zone_id is not None:

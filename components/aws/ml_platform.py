@@ -12,7 +12,7 @@ import pulumi_aws as aws
 from ..base import component_props, merge_options
 from ..spec import Variant, split_replicas
 from ..validation import SpecError, check_int
-from .alarms import ServiceMetrics, configured_alarms
+from .alarms import ALARM_DETECTION_SECONDS, ServiceMetrics, configured_alarms
 from .checks import (
     ServiceSpecError,
     iam_callers,
@@ -94,6 +94,13 @@ class SageMakerEndpointArgs(PatternArgs):
         check_int("invocations_per_instance", self.invocations_per_instance, minimum=1, maximum=1_000_000)
         check_int("canary_percent", self.canary_percent, minimum=1, maximum=50)
         check_int("canary_wait_seconds", self.canary_wait_seconds, minimum=0, maximum=3600)
+        if self.profile.name == "prod" and self.canary_wait_seconds < ALARM_DETECTION_SECONDS:
+            raise SpecError(
+                "canary_wait_seconds",
+                f"the rollback alarms need {ALARM_DETECTION_SECONDS} s of data to fire, so a "
+                f"{self.canary_wait_seconds} s bake shifts all traffic before they can; prod bakes at least "
+                f"{ALARM_DETECTION_SECONDS} s",
+            )
         self._check_role_arn("role_arn")
         if self.log_group_name is not None:
             raise SpecError(

@@ -53,6 +53,8 @@ SUBNET_ID = r"subnet-[0-9a-f]{8,17}"
 BUCKET_NAME = r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"
 ECR_REPOSITORY_ARN = r"arn:aws[a-z-]*:ecr:[a-z0-9-]+:\d{12}:repository/[a-z0-9][a-z0-9._/-]*"
 LOG_GROUP_NAME = r"[\w#./-]{1,512}"
+# Options whose values may name another account's resource, once acknowledged in `cross_account`.
+CROSS_ACCOUNT_OPTIONS = ("kms_key_arn", "secrets_kms_key_arns", "repository_arn", "alarm_actions")
 SNS_TOPIC_ARN = r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}"
 
 
@@ -93,9 +95,15 @@ class AwsArgs(ComponentArgs):
     alarm_actions: tuple[str, ...] = ()
     alarm_error_rate_percent: float = 5.0
     alarm_p99_latency_ms: int = 2000
+    # Bring-your-own values that may live in another account, acknowledged by option name (kms_key_arn,
+    # secrets_kms_key_arns, repository_arn, alarm_actions); others are refused at deployment.
+    cross_account: tuple[str, ...] = ()
 
     # Patterns that can run without a VPC (Lambda) override this.
     NETWORK_OPTIONAL: ClassVar[bool] = False
+    # The longest a request can take on the pattern (the ALB idle timeout, SageMaker's invocation limit); a p99
+    # latency alarm at or above it can never fire. Lambda uses its own timeout_seconds.
+    REQUEST_LIMIT_MS: ClassVar[int] = 60_000
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -135,7 +143,42 @@ class AwsArgs(ComponentArgs):
         check_number(
             "alarm_error_rate_percent", self.alarm_error_rate_percent, minimum=0, maximum=100, exclusive_min=True
         )
+        if self.alarm_error_rate_percent >= 100:
+            raise SpecError(
+                "alarm_error_rate_percent",
+                "the alarm fires when the 5xx rate is above this share, so 100 can never fire: use a value below 100",
+            )
         check_int("alarm_p99_latency_ms", self.alarm_p99_latency_ms, minimum=1, maximum=900_000)
+        if self.alarm_p99_latency_ms >= self.request_limit_ms:
+            raise SpecError(
+                "alarm_p99_latency_ms",
+                f"requests on this pattern end by {self.request_limit_ms} ms, so a p99 alarm at "
+                f"{self.alarm_p99_latency_ms} ms can never fire: use a lower threshold",
+            )
+        object.__setattr__(self, "cross_account", check_str_list("cross_account", self.cross_account))
+        for index, key in enumerate(self.cross_account):
+            check_choice(f"cross_account[{index}]", key, CROSS_ACCOUNT_OPTIONS)
+        self._check_prod_recovery()
+
+    @property
+    def request_limit_ms(self) -> int:
+        return self.REQUEST_LIMIT_MS
+
+    def _check_prod_recovery(self) -> None:
+        """Prod keeps what detects and survives failure: a NAT gateway per zone and alarms."""
+        if self.profile.name != "prod":
+            return
+        if self.nat_per_zone is False and self.vpc_id is None:
+            raise SpecError(
+                "nat_per_zone",
+                "prod keeps a NAT gateway in every zone, so losing one zone never cuts the others off; remove "
+                "nat_per_zone: false (or deploy to a staging stack)",
+            )
+        if self.alarms is False:
+            raise SpecError(
+                "alarms",
+                "prod keeps its error-rate and latency alarms (they also drive canary rollback); remove alarms: false",
+            )
 
     def _check_network(self) -> None:
         if self.vpc_id is not None:
@@ -146,6 +189,15 @@ class AwsArgs(ComponentArgs):
                 key,
                 check_str_list(key, getattr(self, key), pattern=SUBNET_ID, description="a subnet id (subnet-...)"),
             )
+        for key in ("private_subnet_ids", "public_subnet_ids"):
+            seen: dict[str, int] = {}
+            for index, subnet in enumerate(getattr(self, key)):
+                if subnet in seen:
+                    raise SpecError(
+                        f"{key}[{index}]",
+                        f"repeats {key}[{seen[subnet]}]: each subnet counts once, and zones are counted by subnet",
+                    )
+                seen[subnet] = index
         if self.vpc_id is None and (self.private_subnet_ids or self.public_subnet_ids):
             raise SpecError("vpc_id", "is required when you bring your own subnets")
         if self.vpc_id is not None and len(set(self.private_subnet_ids)) < 2:

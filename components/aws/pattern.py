@@ -12,8 +12,7 @@ import pulumi_aws as aws
 
 from ..spec import ModelService, Target
 from ..validation import SpecError, check_optional_str, check_str_list
-from .checks import IAM_PRINCIPAL_ARN, KMS_KEY_ARN, S3Location, ServiceSpecError, ecr_image
-from .checks import secret_resource_arn as _secret_arn
+from .checks import IAM_PRINCIPAL_ARN, KMS_KEY_ARN, S3Location, ServiceSpecError, ecr_image, secret_resource_arns
 from .foundation import Foundation, FoundationArgs
 from .iam import AwsContext, statement
 from .options import AwsArgs
@@ -130,7 +129,14 @@ def kms_statement(sid: str, key_arns: Sequence[pulumi.Input[str]], actions: Sequ
 
 def secret_statements(service: ModelService, extra_kms_keys: Sequence[str]) -> list[dict[str, Any]]:
     """Read exactly the referenced secrets and parameters (and decrypt them with their customer-managed keys)."""
-    secrets = sorted({_secret_arn(r.reference) for r in service.secrets.values() if r.kind == "aws-secretsmanager"})
+    secrets = sorted(
+        {
+            arn
+            for r in service.secrets.values()
+            if r.kind == "aws-secretsmanager"
+            for arn in secret_resource_arns(r.reference)
+        }
+    )
     params = sorted({r.reference for r in service.secrets.values() if r.kind == "aws-ssm"})
     found = []
     if secrets:

@@ -131,6 +131,11 @@ class LambdaServiceArgs(PatternArgs):
         self._check_role_arn("role_arn")
         self._check_canary()
 
+    @property
+    def request_limit_ms(self) -> int:
+        timeout = self.timeout_seconds
+        return timeout * 1000 if isinstance(timeout, int) and not isinstance(timeout, bool) else 900_000
+
     def _check_canary(self) -> None:
         service = self.service
         tracks = service.tracks

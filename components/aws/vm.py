@@ -79,7 +79,7 @@ class Ec2ServiceArgs(AlbArgs):
         require_aws_secrets(service, PATTERN, json_keys=False)
         s3_artifact(service, PATTERN)
         self._check_load_balancer(PATTERN)
-        alb_caller_cidrs(service, PATTERN)
+        alb_caller_cidrs(service, PATTERN, authenticator=self.authenticator)
         if service.resources.accelerator is not None and is_arm_instance(self.resolved_instance_type):
             raise SpecError("instance_type", "GPU AMIs are x86_64; choose an x86_64 GPU instance type")
 

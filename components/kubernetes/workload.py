@@ -13,6 +13,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from ..base import ComponentArgs, component_props, merge_options
+from ..clusters import SYSTEM_NAMESPACES, system_namespace
+from ..networks import METADATA_ADDRESSES, covers_address, subtract, to_networks
 from ..spec import ModelService, SecretRef, Target, Variant, split_replicas
 from ..validation import (
     SpecError,
@@ -24,7 +26,7 @@ from ..validation import (
     check_str_map,
 )
 
-__all__ = ["ModelWorkload", "ModelWorkloadArgs"]
+__all__ = ["ModelWorkload", "ModelWorkloadArgs", "SYSTEM_NAMESPACES", "ingress_annotation_problem"]
 
 DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 # The serving image's non-root user; any UID works, this one is what the image declares.
@@ -40,6 +42,103 @@ GCP_CREDENTIALS_DIR = "/var/run/secrets/gcp"
 LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
 DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+# The ingress annotations each controller may take, and the values each accepts (None: any value). Everything
+# else is refused: snippets inject controller configuration, and scheme, source ranges, groups, subnets, security
+# groups and custom actions decide who can reach the service, which only `exposure` decides.
+_NGINX = "nginx.ingress.kubernetes.io/"
+_ALB = "alb.ingress.kubernetes.io/"
+INGRESS_ANNOTATIONS: dict[str, dict[str, tuple[str, ...] | None]] = {
+    _NGINX: {
+        "auth-url": None,
+        "auth-signin": None,
+        "auth-method": ("GET", "POST"),
+        "auth-response-headers": None,
+        "auth-type": ("basic", "digest"),
+        "auth-secret": None,
+        "auth-realm": None,
+        "auth-tls-secret": None,
+        "auth-tls-verify-client": ("on",),
+        "backend-protocol": ("HTTP", "HTTPS", "GRPC", "GRPCS"),
+        "force-ssl-redirect": ("true",),
+        "ssl-redirect": ("true",),
+        "proxy-body-size": None,
+        "proxy-read-timeout": None,
+        "proxy-send-timeout": None,
+        "proxy-connect-timeout": None,
+        "proxy-buffering": ("on", "off"),
+        "limit-rps": None,
+        "limit-rpm": None,
+        "limit-connections": None,
+        "whitelist-source-range": None,
+        "allowlist-source-range": None,
+    },
+    _ALB: {
+        "scheme": ("internal", "internet-facing"),
+        "target-type": ("ip", "instance"),
+        "certificate-arn": None,
+        "ssl-policy": None,
+        "ssl-redirect": ("443",),
+        "listen-ports": ('[{"HTTPS":443}]', '[{"HTTPS": 443}]', '[{"HTTP": 80}, {"HTTPS": 443}]'),
+        "inbound-cidrs": None,
+        "wafv2-acl-arn": None,
+        "auth-type": ("oidc", "cognito"),
+        "auth-idp-oidc": None,
+        "auth-idp-cognito": None,
+        "auth-on-unauthenticated-request": ("authenticate", "deny"),
+        "auth-scope": None,
+        "auth-session-cookie": None,
+        "auth-session-timeout": None,
+        "healthcheck-path": None,
+        "healthcheck-port": None,
+        "healthcheck-protocol": ("HTTP", "HTTPS"),
+        "healthcheck-interval-seconds": None,
+        "healthcheck-timeout-seconds": None,
+        "healthy-threshold-count": None,
+        "unhealthy-threshold-count": None,
+        "success-codes": None,
+        "backend-protocol": ("HTTP", "HTTPS"),
+        "backend-protocol-version": ("HTTP1", "HTTP2", "GRPC"),
+        "tags": None,
+    },
+}
+_SOURCE_RANGE_KEYS = (_NGINX + "whitelist-source-range", _NGINX + "allowlist-source-range", _ALB + "inbound-cidrs")
+
+
+def ingress_annotation_problem(key: str, value: str, exposure: Any) -> str | None:
+    """Why an Ingress annotation is refused, or None when it is allow-listed and widens nothing."""
+    if "snippet" in key:
+        return "snippet annotations inject controller configuration and are never accepted"
+    prefix = next((p for p in INGRESS_ANNOTATIONS if key.startswith(p)), None)
+    if prefix is None:
+        controllers = ", ".join(p.rstrip("/") for p in INGRESS_ANNOTATIONS)
+        return f"is not an allow-listed annotation of a supported controller ({controllers})"
+    accepted = INGRESS_ANNOTATIONS[prefix]
+    name = key.removeprefix(prefix)
+    if name not in accepted:
+        return f"is not allow-listed; accepted {prefix}* annotations: {', '.join(sorted(accepted))}"
+    values = accepted[name]
+    if values is not None and value not in values:
+        return f"must be one of {', '.join(values)} (got {value!r})"
+    if key == _ALB + "scheme" and value == "internet-facing" and not exposure.public:
+        return "makes the load balancer internet-facing, but the exposure is private (exposure.public: false)"
+    if key in _SOURCE_RANGE_KEYS:
+        return _source_range_problem(value, exposure)
+    return None
+
+
+def _source_range_problem(value: str, exposure: Any) -> str | None:
+    ranges = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        networks = to_networks(ranges)
+    except ValueError:
+        return f"must be a comma-separated list of CIDRs (got {value!r})"
+    allowed = list(exposure.networks)
+    if not allowed:
+        return "narrows callers by network, which exposure.allowed_networks decides: set the ranges there"
+    outside = [str(n) for n in subtract(networks, allowed)]
+    if outside:
+        return f"admits {', '.join(outside)}, outside exposure.allowed_networks"
+    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,7 +206,16 @@ class ModelWorkloadArgs(ComponentArgs):
             description="a Prometheus metric name",
         )
         for index, rule in enumerate(self.identity_egress):
-            _parse_egress(f"identity_egress[{index}]", rule)
+            cidr, _ = _parse_egress(f"identity_egress[{index}]", rule)
+            metadata = covers_address([cidr], METADATA_ADDRESSES)
+            if metadata:
+                raise SpecError(
+                    f"identity_egress[{index}].cidr",
+                    f"{cidr} contains the instance metadata address {', '.join(metadata)}, whose node credentials "
+                    "pods must never reach; name the identity agent's own address (EKS Pod Identity "
+                    "169.254.170.23/32, GKE metadata server 169.254.169.252/32)",
+                )
+        self._check_namespaces()
         if self.gateway is not None:
             gateway = check_str_map("gateway", self.gateway)
             for key in gateway:
@@ -126,6 +234,35 @@ class ModelWorkloadArgs(ComponentArgs):
         if self.provider is not None and not isinstance(self.provider, k8s.Provider):
             raise SpecError("provider", "must be a pulumi_kubernetes.Provider")
         self._check_service(self.service)
+
+    def _check_namespaces(self) -> None:
+        name = self.namespace_name
+        key = "namespace" if self.namespace is not None else "modelport:service.name"
+        owned = (self.ingress_namespace, self.metrics_namespace)
+        if system_namespace(name) or name in owned:
+            raise SpecError(
+                key,
+                f"{name!r} is a system or add-on namespace (the cluster's, the ingress controller's or "
+                "monitoring's): modelport's NetworkPolicies there would cut off what runs in it. Name a namespace "
+                "of the model's own",
+            )
+
+    def _check_ingress(self, service: ModelService) -> None:
+        exposure = service.exposure
+        if exposure.domain and self.gateway is None and not self.ingress_class:
+            raise SpecError(
+                "ingress_class",
+                "is required for the Ingress of exposure.domain: without a class the cluster's default "
+                "controller, possibly a public one, would serve it",
+            )
+        annotations = check_str_map("ingress_annotations", self.ingress_annotations)
+        prefixes = {p for p in INGRESS_ANNOTATIONS for key in annotations if key.startswith(p)}
+        if len(prefixes) > 1:
+            raise SpecError("ingress_annotations", "mixes the annotations of several controllers; use one")
+        for key, value in annotations.items():
+            problem = ingress_annotation_problem(key, value, exposure)
+            if problem:
+                raise SpecError(f"ingress_annotations.{key}", problem)
 
     def _check_service(self, service: ModelService) -> None:
         exposure = service.exposure
@@ -167,6 +304,7 @@ class ModelWorkloadArgs(ComponentArgs):
                 "set the gateway option (a GRPCRoute is created beside the HTTPRoute), or serve gRPC in-cluster "
                 "only by leaving exposure.domain unset",
             )
+        self._check_ingress(service)
         for index, principal in enumerate(exposure.allowed_principals):
             if principal.startswith("serviceaccount/"):
                 raise SpecError(
@@ -608,11 +746,13 @@ class ModelWorkload(pulumi.ComponentResource):
             {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": args.ingress_namespace}}},
         ]
         sources += caller_sources(svc.exposure)
+        # In a namespace modelport owns, deny-all and DNS cover every pod; in one it shares, only the model's own.
+        selected: dict[str, Any] = {} if args.create_namespace else {"matchLabels": self.labels}
         policies = [
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-deny-all",
-                metadata=self._metadata("default-deny-all"),
-                spec={"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+                metadata=self._metadata("default-deny-all" if args.create_namespace else f"{svc.name}-deny-all"),
+                spec={"podSelector": selected, "policyTypes": ["Ingress", "Egress"]},
                 opts=opts,
             ),
             k8s.networking.v1.NetworkPolicy(
@@ -627,9 +767,9 @@ class ModelWorkload(pulumi.ComponentResource):
             ),
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-allow-dns",
-                metadata=self._metadata("allow-dns-egress"),
+                metadata=self._metadata("allow-dns-egress" if args.create_namespace else f"{svc.name}-allow-dns"),
                 spec={
-                    "podSelector": {},
+                    "podSelector": selected,
                     "policyTypes": ["Egress"],
                     "egress": [
                         {

@@ -129,6 +129,13 @@ class Plan:
             raise AssertionError(f"expected one {type_} named {name!r}, found {[r.name for r in found]}")
         return found[0]
 
+    @property
+    def trusted_inputs(self) -> list[dict[str, Any]]:
+        """Bring-your-own values the guardrails cannot judge (see modelport.plan.trusted)."""
+        from .trusted import trusted_inputs
+
+        return trusted_inputs(self.config)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "stack": self.stack,
@@ -146,6 +153,7 @@ class Plan:
             ],
             "outputs": to_json_value(self.outputs),
             "policy": self.policy.as_dict(),
+            "trusted_inputs": self.trusted_inputs,
         }
 
     def to_json(self) -> str:

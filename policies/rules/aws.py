@@ -6,12 +6,13 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from modelport.networks import open_to_internet
 from pulumi_policy import ResourceValidationArgs
 
 from .base import ADVISORY, MANDATORY, collect, environment, resource_rule
 from .props import (
-    SECRET_NAME,
     decode_text,
+    env_findings,
     get,
     has_digest,
     is_false,
@@ -54,6 +55,7 @@ LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 WEB_ACL = "aws:wafv2/webAcl:WebAcl"
 APP_TARGET = "aws:appautoscaling/target:Target"
 SNS_TOPIC = "aws:sns/topic:Topic"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 SECRET = "aws:secretsmanager/secret:Secret"
 EBS_VOLUME = "aws:ebs/volume:Volume"
 IAM_ROLE = "aws:iam/role:Role"
@@ -411,19 +413,6 @@ def user_data_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
         yield f"user data contains {finding}"
 
 
-def _env_pairs(value: Any) -> Iterator[tuple[str, Any]]:
-    if isinstance(value, Mapping):
-        for key in value:
-            yield str(key), value.get(key)
-    else:
-        for entry in items(value):
-            yield str(get(entry, "name", default="")), get(entry, "value")
-
-
-def _plain_secret_env(value: Any) -> list[str]:
-    return [name for name, item in _env_pairs(value) if SECRET_NAME.search(name) and item]
-
-
 @_rule(
     name="aws-lambda-env-no-secrets",
     description="Lambda environment variables hold no credentials.",
@@ -435,12 +424,8 @@ def _plain_secret_env(value: Any) -> list[str]:
     remediation="Pass the secret's ARN and read it at runtime (modelport's `secrets` does this).",
 )
 def lambda_env_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
-    variables = get(args.props, "environment", "variables", default={})
-    for name in _plain_secret_env(variables):
-        yield f"environment variable {name} holds a literal credential"
-    for name, value in _env_pairs(variables):
-        for finding in secret_findings(str(value)):
-            yield f"environment variable {name} contains {finding}"
+    for name, finding in env_findings(get(args.props, "environment", "variables", default={})):
+        yield f"environment variable {name} holds {finding}"
 
 
 def container_definitions(args: ResourceValidationArgs) -> list[Mapping[str, Any]]:
@@ -462,8 +447,8 @@ def _ecs_rule(**kwargs: Any) -> Any:
 )
 def ecs_env_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     for container in container_definitions(args):
-        for name in _plain_secret_env(container.get("environment")):
-            yield f"container {container.get('name')} sets {name} as a literal value"
+        for name, finding in env_findings(container.get("environment")):
+            yield f"container {container.get('name')} sets {name} to {finding}"
 
 
 @_ecs_rule(
@@ -561,8 +546,8 @@ def _sagemaker_containers(args: ResourceValidationArgs) -> list[Mapping[str, Any
 )
 def sagemaker_env_no_secrets(args: ResourceValidationArgs) -> Iterator[str]:
     for container in _sagemaker_containers(args):
-        for name in _plain_secret_env(container.get("environment")):
-            yield f"environment variable {name} holds a literal credential"
+        for name, finding in env_findings(container.get("environment")):
+            yield f"environment variable {name} holds {finding}"
 
 
 # --- least privilege --------------------------------------------------------------------------------------
@@ -749,6 +734,14 @@ def lambda_permission_scoped(args: ResourceValidationArgs) -> Iterator[str]:
         yield "the permission opens a NONE-auth function URL"
 
 
+def _internet(ranges: list[str]) -> str | None:
+    """How much of the internet a set of CIDRs admits, or None; a value that is no CIDR counts as the internet."""
+    try:
+        return open_to_internet(ranges)
+    except ValueError:
+        return f"an unreadable range ({', '.join(ranges)})"
+
+
 def _ingress_rules(args: ResourceValidationArgs) -> Iterator[tuple[list[str], float, float]]:
     props = args.props
     if args.resource_type == SECURITY_GROUP:
@@ -782,9 +775,9 @@ def _ingress_rules(args: ResourceValidationArgs) -> Iterator[tuple[list[str], fl
 )
 def security_group_no_open_ingress(args: ResourceValidationArgs) -> Iterator[str]:
     for ranges, low, high in _ingress_rules(args):
-        open_ranges = [r for r in ranges if r in ("0.0.0.0/0", "::/0")]
-        if open_ranges and not (low == high and low in (80, 443)):
-            yield f"ports {int(low)}-{int(high)} are open to {', '.join(open_ranges)}"
+        internet = _internet(ranges)
+        if internet and not (low == high and low in (80, 443)):
+            yield f"ports {int(low)}-{int(high)} are open to {', '.join(ranges)}, which admits {internet}"
 
 
 @_rule(
@@ -804,15 +797,17 @@ def eks_private_endpoint(args: ResourceValidationArgs) -> Iterator[str]:
         yield "endpointPrivateAccess is not true"
     if not is_false(get(config, "endpointPublicAccess")):
         cidrs = strings(get(config, "publicAccessCidrs")) or ["0.0.0.0/0"]
-        if "0.0.0.0/0" in cidrs:
-            yield "the public API endpoint is open to 0.0.0.0/0"
+        internet = _internet(cidrs)
+        if internet:
+            yield f"the public API endpoint admits {internet} ({', '.join(cidrs)})"
 
 
 # --- availability -----------------------------------------------------------------------------------------
 
 
 def _zone_count(args: ResourceValidationArgs, *keys: str) -> int:
-    return max((len(items(get(args.props, *key.split(".")))) for key in keys), default=0)
+    """Distinct subnets (or zones) under ``keys``: a subnet listed twice is still one zone."""
+    return max((len(set(strings(get(args.props, *key.split("."))))) for key in keys), default=0)
 
 
 @_rule(
@@ -846,32 +841,6 @@ def asg_elb_health_check(args: ResourceValidationArgs) -> Iterator[str]:
         args.not_applicable("the group is not behind a load balancer")
     if args.props.get("healthCheckType") != "ELB":
         yield f"healthCheckType is {args.props.get('healthCheckType') or 'EC2'}"
-
-
-@_rule(
-    name="aws-min-capacity-prod",
-    description="In prod, groups, services and scaling targets keep at least two instances or tasks.",
-    resource_types=(ASG, ECS_SERVICE, APP_TARGET, EKS_NODE_GROUP),
-    concern="availability",
-    level=MANDATORY,
-    severity="high",
-    prod_only=True,
-    remediation="Set scaling.min_replicas to 2 or more (the prod profile's default is 3).",
-)
-def min_capacity_prod(args: ResourceValidationArgs) -> Iterator[str]:
-    props = args.props
-    if args.resource_type == ASG:
-        value, what = number(props.get("minSize")), "minSize"
-    elif args.resource_type == EKS_NODE_GROUP:
-        value, what = number(get(props, "scalingConfig", "minSize")), "scalingConfig.minSize"
-    elif args.resource_type == ECS_SERVICE:
-        value, what = number(props.get("desiredCount")), "desiredCount"
-    else:
-        if props.get("serviceNamespace") not in ("ecs", "sagemaker", "ec2"):
-            args.not_applicable("provisioned concurrency is measured in executions, not instances")
-        value, what = number(props.get("minCapacity")), "minCapacity"
-    if value is not None and value < 2:
-        yield f"{what} is {int(value)}"
 
 
 @_rule(
@@ -955,6 +924,30 @@ def sagemaker_auto_rollback(args: ResourceValidationArgs) -> Iterator[str]:
         yield "no blue/green or rolling update policy"
     if not items(get(config, "autoRollbackConfiguration", "alarms")):
         yield "no rollback alarms"
+
+
+# A CloudWatch alarm needs this many seconds of breaching data (3 one-minute datapoints) before it can fire.
+_ALARM_DETECTION_SECONDS = 180
+
+
+@_rule(
+    name="aws-sagemaker-canary-bake-prod",
+    description="In prod, a SageMaker blue/green canary bakes long enough for its rollback alarms to fire "
+    f"(at least {_ALARM_DETECTION_SECONDS} s) before the rest of the traffic shifts.",
+    resource_types=(SAGEMAKER_ENDPOINT,),
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation=f"Set canary_wait_seconds to {_ALARM_DETECTION_SECONDS} or more (the default is 600).",
+)
+def sagemaker_canary_bake_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    routing = get(args.props, "deploymentConfig", "blueGreenUpdatePolicy", "trafficRoutingConfiguration")
+    if routing is None:
+        args.not_applicable("the endpoint has no blue/green traffic routing")
+    wait = number(get(routing, "waitIntervalInSeconds"))
+    if wait is None or wait < _ALARM_DETECTION_SECONDS:
+        yield f"the canary bakes {int(wait or 0)} s; the rollback alarms need {_ALARM_DETECTION_SECONDS} s to fire"
 
 
 @_rule(
@@ -1090,6 +1083,23 @@ def ecs_container_insights(args: ResourceValidationArgs) -> Iterator[str]:
     settings = {get(s, "name"): get(s, "value") for s in items(args.props.get("settings"))}
     if settings.get("containerInsights") not in ("enabled", "enhanced"):
         yield "containerInsights is not enabled"
+
+
+@_rule(
+    name="aws-alarm-actions-prod",
+    description="In prod, every CloudWatch alarm notifies someone: actions enabled and at least one alarm action.",
+    resource_types=(METRIC_ALARM,),
+    concern="logging",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Set alarm_actions to an SNS topic your on-call subscribes to (modelport creates one when unset).",
+)
+def alarm_actions_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    if is_false(args.props.get("actionsEnabled")):
+        yield "actionsEnabled is false"
+    if not is_set(args.props, "alarmActions"):
+        yield "the alarm has no alarmActions: nobody is told when it fires"
 
 
 # --- WAF --------------------------------------------------------------------------------------------------

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from modelport.clusters import system_namespace
+from modelport.networks import METADATA_ADDRESSES, covers_address, open_to_internet, subtract, to_networks
 from pulumi_policy import ResourceValidationArgs
 
 from .base import ADVISORY, MANDATORY, collect, environment, resource_rule
-from .props import SECRET_NAME, get, has_digest, is_false, is_true, is_zero, items, number, strings
+from .props import env_findings, get, has_digest, is_false, is_true, is_zero, items, number, strings
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -23,6 +25,7 @@ SERVICE_ACCOUNT = "kubernetes:core/v1:ServiceAccount"
 HPA = "kubernetes:autoscaling/v2:HorizontalPodAutoscaler"
 PDB = "kubernetes:policy/v1:PodDisruptionBudget"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 ROLE = "kubernetes:rbac.authorization.k8s.io/v1:Role"
 CLUSTER_ROLE = "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
 ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
@@ -526,10 +529,8 @@ def image_digest(args: ResourceValidationArgs) -> Iterator[str]:
 def no_secret_env_values(args: ResourceValidationArgs) -> Iterator[str]:
     _, spec = pod_template(args)
     for label, c in containers(spec):
-        for env in items(c.get("env")):
-            name = str(get(env, "name", default=""))
-            if SECRET_NAME.search(name) and get(env, "value"):
-                yield f"{label} sets {name} as a literal value"
+        for name, finding in env_findings(c.get("env")):
+            yield f"{label} sets {name} to {finding}"
 
 
 @_workload_rule(
@@ -692,7 +693,6 @@ _INTERNAL_LB_ANNOTATIONS = {
     "cloud.google.com/load-balancer-type": {"internal"},
     "service.beta.kubernetes.io/azure-load-balancer-internal": {"true"},
 }
-_OPEN_RANGES = {"0.0.0.0/0", "::/0"}
 
 
 @resource_rule(
@@ -715,8 +715,8 @@ def service_not_public(args: ResourceValidationArgs) -> Iterator[str]:
         return
     annotations = get(args.props, "metadata", "annotations", default={})
     internal = any(str(annotations.get(key, "")).lower() in values for key, values in _INTERNAL_LB_ANNOTATIONS.items())
-    ranges = set(strings(spec.get("loadBalancerSourceRanges")))
-    if not internal and (not ranges or ranges & _OPEN_RANGES):
+    ranges = strings(spec.get("loadBalancerSourceRanges"))
+    if not internal and (not ranges or _admits_internet(ranges)):
         yield "type LoadBalancer is internet-facing without an internal annotation or source ranges"
 
 
@@ -767,6 +767,179 @@ def rbac_no_wildcards(args: ResourceValidationArgs) -> Iterator[str]:
 def no_cluster_admin_binding(args: ResourceValidationArgs) -> Iterator[str]:
     if get(args.props, "roleRef", "name") == "cluster-admin":
         yield "the binding grants cluster-admin"
+
+
+# --- NetworkPolicy and Ingress: nothing reaches past the workload ----------------------------------------
+
+
+def _admits_internet(ranges: list[str]) -> str | None:
+    try:
+        return open_to_internet(ranges)
+    except ValueError:
+        return f"an unreadable range ({', '.join(ranges)})"
+
+
+def _ip_block_addresses(peer: Any) -> list[Any] | None:
+    """The addresses an ipBlock peer admits (cidr minus except), or None for a peer that is not an ipBlock."""
+    block = get(peer, "ipBlock")
+    if block is None:
+        return None
+    try:
+        cidr = to_networks([get(block, "cidr")])
+        holes = to_networks(strings(get(block, "except")))
+    except ValueError:
+        return to_networks(["0.0.0.0/0", "::/0"])  # unreadable: judged as everything
+    return subtract(cidr, holes)
+
+
+def _reaches_port(rule: Any, port: int) -> bool:
+    ports = items(get(rule, "ports"))
+    if not ports:
+        return True
+    for entry in ports:
+        value = get(entry, "port")
+        low = number(value)
+        if value is None or low is None:
+            return True  # every port, or a named port that may resolve to it
+        high = number(get(entry, "endPort")) or low
+        if low <= port <= high:
+            return True
+    return False
+
+
+@resource_rule(
+    name="k8s-network-policy-no-metadata-egress",
+    description="NetworkPolicies never allow egress to the instance metadata endpoints (169.254.169.254, "
+    "fd00:ec2::254), judged on what each peer's addresses cover.",
+    resource_types=(NETWORK_POLICY,),
+    cloud="kubernetes",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="high",
+    anchor="CIS EKS 5.4.x (restrict access to the instance metadata service)",
+    remediation="Allow only the addresses the pods need (e.g. the Pod Identity agent 169.254.170.23/32), or "
+    "add 169.254.169.254/32 and fd00:ec2::254/128 to the ipBlock's except list.",
+)
+def network_policy_no_metadata_egress(args: ResourceValidationArgs) -> Iterator[str]:
+    for index, rule in enumerate(items(get(args.props, "spec", "egress"))):
+        if not _reaches_port(rule, 80):
+            continue
+        peers = items(get(rule, "to"))
+        if not peers:
+            yield f"egress[{index}] allows every destination, the instance metadata endpoints included"
+            continue
+        for peer in peers:
+            addresses = _ip_block_addresses(peer)
+            reached = covers_address(addresses, METADATA_ADDRESSES) if addresses is not None else []
+            if reached:
+                yield f"egress[{index}] allows {get(peer, 'ipBlock', 'cidr')}, which reaches {', '.join(reached)}"
+
+
+@resource_rule(
+    name="k8s-network-policy-no-internet-ingress",
+    description="NetworkPolicies admit callers by namespace or narrow ranges, never from every source or "
+    "from ranges that amount to the internet (judged as sets); public traffic comes through the Ingress.",
+    resource_types=(NETWORK_POLICY,),
+    cloud="kubernetes",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="high",
+    remediation="Admit the ingress controller's namespace and named callers; restrict ranges to the callers' "
+    "own networks.",
+)
+def network_policy_no_internet_ingress(args: ResourceValidationArgs) -> Iterator[str]:
+    for index, rule in enumerate(items(get(args.props, "spec", "ingress"))):
+        peers = items(get(rule, "from"))
+        if not peers:
+            yield f"ingress[{index}] admits every source"
+            continue
+        for peer in peers:
+            addresses = _ip_block_addresses(peer)
+            internet = _admits_internet([str(a) for a in addresses]) if addresses else None
+            if internet:
+                yield f"ingress[{index}] admits {get(peer, 'ipBlock', 'cidr')}, which is {internet}"
+
+
+@resource_rule(
+    name="k8s-network-policy-system-namespace",
+    description="No NetworkPolicy selects every pod of a system namespace (kube-system, kube-public, "
+    "kube-node-lease, ingress and monitoring add-ons), where it would cut off CoreDNS or the controllers.",
+    resource_types=(NETWORK_POLICY,),
+    cloud="kubernetes",
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    remediation="Deploy the model in a namespace of its own; in a shared namespace select only its own pods.",
+)
+def network_policy_system_namespace(args: ResourceValidationArgs) -> Iterator[str]:
+    namespace = str(get(args.props, "metadata", "namespace", default="default"))
+    if not system_namespace(namespace):
+        args.not_applicable(f"{namespace} is not a system namespace")
+    selector = get(args.props, "spec", "podSelector", default={})
+    if not get(selector, "matchLabels") and not items(get(selector, "matchExpressions")):
+        yield f"the policy selects every pod of the system namespace {namespace}"
+
+
+def _ingress_annotations(args: ResourceValidationArgs) -> Mapping[str, Any]:
+    return get(args.props, "metadata", "annotations", default={})
+
+
+@resource_rule(
+    name="k8s-ingress-class-required",
+    description="Ingresses name their IngressClass, so the cluster's default (possibly public) controller "
+    "never picks them up.",
+    resource_types=(INGRESS,),
+    cloud="kubernetes",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="high",
+    remediation="Set spec.ingressClassName (the target option ingress_class).",
+)
+def ingress_class_required(args: ResourceValidationArgs) -> Iterator[str]:
+    if not get(args.props, "spec", "ingressClassName") and not _ingress_annotations(args).get(
+        "kubernetes.io/ingress.class"
+    ):
+        yield "the Ingress names no class; the cluster's default controller would serve it"
+
+
+@resource_rule(
+    name="k8s-ingress-authenticated-prod",
+    description="In prod, an internet-facing Ingress (AWS Load Balancer Controller scheme internet-facing) "
+    "authenticates callers (auth-type oidc or cognito, unauthenticated requests never allowed through).",
+    resource_types=(INGRESS,),
+    cloud="kubernetes",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="critical",
+    prod_only=True,
+    remediation="Add alb.ingress.kubernetes.io/auth-type (oidc or cognito) with its IdP annotation; anonymous "
+    "public access (exposure.anonymous) is for non-prod stacks only.",
+)
+def ingress_authenticated_prod(args: ResourceValidationArgs) -> Iterator[str]:
+    annotations = _ingress_annotations(args)
+    if annotations.get("alb.ingress.kubernetes.io/scheme") != "internet-facing":
+        args.not_applicable("the Ingress is not internet-facing")
+    if annotations.get("alb.ingress.kubernetes.io/auth-type") not in ("oidc", "cognito"):
+        yield "the internet-facing Ingress does not authenticate callers"
+    elif annotations.get("alb.ingress.kubernetes.io/auth-on-unauthenticated-request") == "allow":
+        yield "the Ingress lets unauthenticated requests through"
+
+
+@resource_rule(
+    name="k8s-ingress-no-snippets",
+    description="Ingresses carry no configuration-snippet annotations, which inject controller configuration.",
+    resource_types=(INGRESS,),
+    cloud="kubernetes",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="critical",
+    anchor="CKV_K8S_153, CVE-2021-25742",
+    remediation="Remove the *-snippet annotations; use the controller's allow-listed annotations instead.",
+)
+def ingress_no_snippets(args: ResourceValidationArgs) -> Iterator[str]:
+    for key in _ingress_annotations(args):
+        if "snippet" in str(key):
+            yield f"annotation {key} injects controller configuration"
 
 
 RULES = collect(globals())

@@ -7,9 +7,13 @@ import binascii
 import gzip
 import json
 import re
+import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+from modelport.credentials import credential_findings, env_credential_findings
+from modelport.spec import parse_image
+from modelport.validation import SpecError
 from pulumi_policy.proxy import UnknownValueError
 
 __all__ = [
@@ -29,6 +33,7 @@ __all__ = [
     "parse_json",
     "policy_statements",
     "secret_findings",
+    "env_findings",
     "strings",
 ]
 
@@ -143,25 +148,95 @@ def parse_json(value: Any) -> Any:
     return value
 
 
-_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
-
-
 def has_digest(image: Any) -> bool:
-    """Whether an OCI reference is pinned by a sha256 digest."""
-    return isinstance(image, str) and bool(_DIGEST.search(image.strip()))
+    """Whether an OCI reference, parsed with the OCI grammar (short Docker Hub names too), is pinned by digest."""
+    if not isinstance(image, str):
+        return False
+    try:
+        ref = parse_image("image", image.strip())
+    except SpecError:
+        return False
+    return ref.digest is not None and bool(re.fullmatch(r"sha256:[0-9a-f]{64}", ref.digest))
 
 
-# An OCI reference following a container-runtime verb or key in scripts and cloud-init.
-_IMAGE_IN_TEXT = re.compile(
-    r"(?:docker|podman|nerdctl|ctr)\s+(?:run|pull|create)\b[^\n]*?\s(?P<a>[a-z0-9.-]+(?::\d+)?/[\w./-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)"
-    r"|\bimage\s*[:=]\s*[\"']?(?P<b>[a-z0-9.-]+(?::\d+)?/[\w./-]+(?::[\w.-]+)?(?:@sha256:[0-9a-f]{64})?)",
-    re.IGNORECASE,
-)
+# A container runtime invoked by a script; its first positional argument after the verb is the image.
+_RUNTIME = re.compile(r"\b(docker|podman|nerdctl|ctr|crictl|containerd|finch)\b", re.IGNORECASE)
+_RUNTIME_VERBS = {"run", "pull", "create"}
+# `docker run` / `podman run` flags that take no value; every other flag takes one (as its next word or after =).
+_BOOLEAN_FLAGS = {
+    "--detach",
+    "--rm",
+    "--init",
+    "--interactive",
+    "--tty",
+    "--read-only",
+    "--privileged",
+    "--publish-all",
+    "--no-healthcheck",
+    "--oom-kill-disable",
+    "--disable-content-trust",
+    "--quiet",
+    "--all-tags",
+    "--use-api-socket",
+    "--replace",
+    "--sig-proxy",
+}
+_BOOLEAN_SHORT = set("ditPqa")
+_IMAGE_KEY = re.compile(r"^\s*-?\s*[\"']?image[\"']?\s*[:=]\s*[\"']?(?P<ref>[^\s\"']+)", re.IGNORECASE | re.MULTILINE)
+
+
+def _commands(text: str) -> Iterator[list[str]]:
+    """Shell words of each command in ``text`` (continuations joined; ``;``/``&&``/``|`` split commands)."""
+    joined = re.sub(r"\\\n", " ", text)
+    for line in joined.splitlines():
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        try:
+            words = list(lexer)
+        except ValueError:
+            words = line.split()
+        command: list[str] = []
+        for word in words:
+            if word and set(word) <= set(";&|()<>"):
+                if command:
+                    yield command
+                command = []
+            else:
+                command.append(word)
+        if command:
+            yield command
+
+
+def _runtime_image(words: list[str]) -> str | None:
+    """The image a ``<runtime> [container|image] run|pull|create ...`` command names, if it is one."""
+    for index, word in enumerate(words):
+        if _RUNTIME.fullmatch(word.rsplit("/", 1)[-1]) is None:
+            continue
+        rest = words[index + 1 :]
+        while rest and rest[0] in ("container", "image", "-n") or (rest and rest[0].startswith("--namespace")):
+            rest = rest[2:] if rest[0] == "-n" else rest[1:]
+        if not rest or rest[0] not in _RUNTIME_VERBS:
+            continue
+        args = iter(rest[1:])
+        for arg in args:
+            if arg == "--":
+                return next(args, None)
+            if arg.startswith("--"):
+                if "=" not in arg and arg not in _BOOLEAN_FLAGS:
+                    next(args, None)
+            elif arg.startswith("-") and len(arg) > 1:
+                if not set(arg[1:]) <= _BOOLEAN_SHORT:
+                    next(args, None)
+            else:
+                return arg
+    return None
 
 
 def image_refs_in_text(text: str) -> list[str]:
-    """The container images a startup script or cloud-init document runs or pulls."""
-    return [m.group("a") or m.group("b") for m in _IMAGE_IN_TEXT.finditer(text)]
+    """The container images a startup script or cloud-init document runs, pulls or names as ``image:``."""
+    found = [image for words in _commands(text) if (image := _runtime_image(words))]
+    found += [match.group("ref") for match in _IMAGE_KEY.finditer(text)]
+    return list(dict.fromkeys(found))
 
 
 def unpinned_named_containers(containers: Iterable[Mapping[str, Any]]) -> Iterator[str]:
@@ -172,11 +247,17 @@ def unpinned_named_containers(containers: Iterable[Mapping[str, Any]]) -> Iterat
 
 
 def unpinned_boot_images(args: Any, text: str, source: str, runner: str) -> Iterator[str]:
-    """Findings for the images a VM's boot text (``source``: user data, cloud-init...) starts without a
-    digest; not applicable when it starts none. ``runner`` names what runs them in the finding."""
+    """Findings for the images a VM's boot text (``source``: user data, cloud-init...) starts without a digest.
+
+    Not applicable only when the text involves no container runtime at all; a text that runs one with an image
+    this rule cannot recognise fails, since an image nobody can judge is not a pinned one.
+    """
     refs = image_refs_in_text(text)
     if not refs:
-        args.not_applicable(f"the {source} starts no container image")
+        if _RUNTIME.search(text) is None:
+            args.not_applicable(f"the {source} involves no container runtime")
+        yield f"the {source} runs a container runtime, but no image reference could be recognised to judge"
+        return
     for ref in refs:
         if not has_digest(ref):
             yield f"{runner} runs {ref}, which is not pinned by digest"
@@ -213,26 +294,35 @@ SECRET_NAME = re.compile(
     r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY|CONNECTION_?STRING|AUTH)",
     re.IGNORECASE,
 )
-_SECRET_VALUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("an AWS access key id", re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("a private key", re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----")),
-    ("a GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("a Slack token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
-    ("a Google API key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("an Azure storage account key", re.compile(r"AccountKey=[A-Za-z0-9+/=]{40,}")),
-    (
-        "a credential assignment",
-        re.compile(
-            r"(?i)\b[\w-]*(?:password|passwd|secret|api[_-]?key|access[_-]?key|token)[\w-]*\s*[:=]\s*"
-            r"[\"']?(?!\$\{|\$\(|\{\{|<)[^\s\"']{8,}"
-        ),
-    ),
-)
 
 
 def secret_findings(text: str) -> list[str]:
-    """What secret-looking content ``text`` holds, described without quoting the secret."""
-    return [label for label, pattern in _SECRET_VALUES if pattern.search(text)]
+    """What credential-looking content ``text`` (user data, a script) holds, described without quoting it.
+
+    The maintained detect-secrets plugins judge it (URLs with passwords, token formats, private keys, high
+    entropy), after modelport.credentials removes what is public by construction (digests, ARNs, UUIDs).
+    """
+    return credential_findings(text)
+
+
+def env_findings(env: Any) -> Iterator[tuple[str, str]]:
+    """(name, finding) for each environment variable whose name or literal value is a credential.
+
+    ``env`` is a mapping (Lambda, SageMaker) or a list of ``{name, value}`` entries (ECS, Kubernetes); entries
+    that take their value from elsewhere (``valueFrom``) carry no literal and pass.
+    """
+    if isinstance(env, Mapping):
+        pairs = [(str(key), env.get(key)) for key in env]
+    else:
+        pairs = [(str(get(entry, "name", default="")), get(entry, "value")) for entry in items(env)]
+    for name, value in pairs:
+        if value is None or value == "":
+            continue
+        if SECRET_NAME.search(name):
+            yield name, "a literal credential"
+            continue
+        for finding in env_credential_findings(name, str(value)):
+            yield name, finding
 
 
 def policy_statements(document: Any) -> list[Mapping[str, Any]]:

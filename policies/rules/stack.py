@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
+from modelport.networks import open_to_internet
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from . import kubernetes as k8s
 from .base import ADVISORY, MANDATORY, collect, stack_rule
-from .props import get, is_set, is_true, items, number, policy_statements, strings
+from .props import get, is_set, is_true, items, number, peek, policy_statements, strings
 
 Finding = tuple[str, "str | None"]
 
@@ -256,10 +257,18 @@ def pdb_required(args: StackValidationArgs) -> Iterator[Finding]:
     )
 
 
-def _default_deny(policy: PolicyResource, direction: str) -> bool:
+def _default_deny(policy: PolicyResource, direction: str, workload: PolicyResource) -> bool:
+    """Whether ``policy`` denies ``direction`` by default for the pods of ``workload``: an empty pod selector
+    (every pod of the namespace) or matchLabels the pods carry (in a namespace shared with others)."""
+    if _namespace(policy) != _namespace(workload):
+        return False
     spec = get(policy.props, "spec", default={})
     selector = get(spec, "podSelector", default={})
-    if any(items(get(selector, key)) or get(selector, key) for key in ("matchLabels", "matchExpressions")):
+    if items(get(selector, "matchExpressions")):
+        return False
+    wanted = get(selector, "matchLabels", default={})
+    labels = _pod_labels(workload)
+    if wanted and not all(labels.get(k) == wanted.get(k) for k in wanted):
         return False
     types = strings(get(spec, "policyTypes"))
     rules_key = direction.lower()
@@ -268,20 +277,13 @@ def _default_deny(policy: PolicyResource, direction: str) -> bool:
     return direction in types and not items(get(spec, rules_key))
 
 
-def _namespaces_with_pods(args: StackValidationArgs) -> dict[str, PolicyResource]:
-    found: dict[str, PolicyResource] = {}
-    for workload in of_type(args.resources, *k8s.WORKLOADS):
-        found.setdefault(_namespace(workload), workload)
-    return found
-
-
 def _default_deny_findings(args: StackValidationArgs, direction: str) -> Iterator[Finding]:
     policies = of_type(args.resources, NETWORK_POLICY)
-    for namespace, workload in _namespaces_with_pods(args).items():
-        if not any(_namespace(p) == namespace and _default_deny(p, direction) for p in policies):
+    for workload in of_type(args.resources, *k8s.WORKLOADS):
+        if not any(_default_deny(p, direction, workload) for p in policies):
             yield (
-                f"namespace {namespace} runs pods (e.g. {workload.name}) without a default-deny "
-                f"{direction.lower()} NetworkPolicy",
+                f"{workload.name} in namespace {_namespace(workload)} runs pods without a default-deny "
+                f"{direction.lower()} NetworkPolicy selecting them",
                 workload.urn,
             )
 
@@ -366,6 +368,62 @@ def _app_autoscaling_findings(
             yield f"{label} {subject.name} has no Application Auto Scaling target", subject.urn
         elif not any(driven for _, driven in mine):
             yield f"{label} {subject.name} has a scaling target but no scaling policy", subject.urn
+
+
+EKS_NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+
+
+def _minimum_capacity(resource: PolicyResource) -> tuple[str, float | None]:
+    """What a capacity resource keeps at minimum, and under which property."""
+    props = resource.props
+    if resource.resource_type == ASG:
+        return "minSize", number(props.get("minSize"))
+    if resource.resource_type == EKS_NODE_GROUP:
+        return "scalingConfig.minSize", number(get(props, "scalingConfig", "minSize"))
+    if resource.resource_type == ECS_SERVICE:
+        return "desiredCount", number(props.get("desiredCount"))
+    return "minCapacity", number(props.get("minCapacity"))
+
+
+def _service_of(resource: PolicyResource) -> str:
+    """The component a capacity resource serves: its nearest modelport component ancestor, else itself."""
+    current = resource.parent
+    while current is not None:
+        if str(current.resource_type).startswith("modelport:"):
+            return current.urn
+        current = current.parent
+    return resource.urn
+
+
+@stack_rule(
+    name="aws-min-capacity-prod",
+    description="In prod, every service keeps at least two instances or tasks across its tracks (Auto Scaling "
+    "groups, ECS services, node groups and ECS/SageMaker/EC2 scaling targets, summed per service).",
+    resource_types=(ASG, ECS_SERVICE, APP_TARGET, EKS_NODE_GROUP),
+    cloud="aws",
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Set scaling.min_replicas to 2 or more (the prod profile's default is 3); a canary track may run "
+    "one instance while the stable track runs the rest.",
+)
+def min_capacity_prod(args: StackValidationArgs) -> Iterator[Finding]:
+    groups: dict[tuple[str, str, str], list[tuple[PolicyResource, str, float]]] = {}
+    for resource in of_type(args.resources, ASG, ECS_SERVICE, APP_TARGET, EKS_NODE_GROUP):
+        namespace = str(get(resource.props, "serviceNamespace", default=""))
+        if resource.resource_type == APP_TARGET and namespace not in ("ecs", "sagemaker", "ec2"):
+            continue  # provisioned concurrency is measured in executions, not instances
+        what, value = _minimum_capacity(resource)
+        if value is None:
+            continue
+        key = (_service_of(resource), resource.resource_type, namespace)
+        groups.setdefault(key, []).append((resource, what, value))
+    for members in groups.values():
+        total = sum(value for _, _, value in members)
+        if total < 2:
+            shown = ", ".join(f"{r.name} {what} {int(value)}" for r, what, value in members)
+            yield f"the service keeps {int(total)} at minimum ({shown}); prod needs at least 2", members[0][0].urn
 
 
 @stack_rule(
@@ -474,6 +532,147 @@ def alb_waf(args: StackValidationArgs) -> Iterator[Finding]:
         "resourceArn",
         lambda lb: f"internet-facing load balancer {lb.name} has no WAF web ACL",
     )
+
+
+SUBNET = "aws:ec2/subnet:Subnet"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+
+
+@stack_rule(
+    name="aws-nat-per-zone-prod",
+    description="In prod, a VPC with NAT gateways has one in every zone it has subnets in, so losing a zone never "
+    "cuts the others' egress.",
+    resource_types=(VPC, SUBNET, NAT_GATEWAY),
+    cloud="aws",
+    concern="availability",
+    level=MANDATORY,
+    severity="high",
+    prod_only=True,
+    remediation="Leave nat_per_zone at the prod default (true): one NAT gateway per zone.",
+)
+def nat_per_zone_prod(args: StackValidationArgs) -> Iterator[Finding]:
+    subnets = of_type(args.resources, SUBNET)
+    gateways = of_type(args.resources, NAT_GATEWAY)
+    for vpc in of_type(args.resources, VPC):
+        mine = [s for s in subnets if refers_to(s, vpc, "vpcId")]
+        zones = {str(get(s.props, "availabilityZone")) for s in mine if get(s.props, "availabilityZone")}
+        nat_zones = {
+            str(get(s.props, "availabilityZone"))
+            for nat in gateways
+            for s in mine
+            if refers_to(nat, s, "subnetId") and get(s.props, "availabilityZone")
+        }
+        if nat_zones and zones - nat_zones:
+            missing = ", ".join(sorted(zones - nat_zones))
+            yield f"VPC {vpc.name} has no NAT gateway in {missing}; egress there depends on another zone", vpc.urn
+
+
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SG_INGRESS_RESOURCES = (
+    "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+    "aws:ec2/securityGroupRule:SecurityGroupRule",
+)
+
+
+def _ingress_port_range(rule: PolicyResource) -> tuple[float, float] | None:
+    props = rule.props
+    if rule.resource_type.endswith("securityGroupRule:SecurityGroupRule") and props.get("type") != "ingress":
+        return None
+    protocol = str(props.get("ipProtocol") or props.get("protocol") or "")
+    if protocol in ("-1", "all"):
+        return 0, 65535
+    return number(props.get("fromPort")) or 0, number(props.get("toPort")) or 0
+
+
+def _ingress_ranges(rule: PolicyResource) -> list[str]:
+    props = rule.props
+    return (
+        strings(props.get("cidrIpv4"))
+        + strings(props.get("cidrIpv6"))
+        + strings(props.get("cidrBlocks"))
+        + strings(props.get("ipv6CidrBlocks"))
+    )
+
+
+@stack_rule(
+    name="aws-security-group-ingress-union",
+    description="The ingress rules of one security group, taken together as a set of CIDRs, open nothing but "
+    "HTTPS (and HTTP for the redirect) to the internet, however many rules the ranges are split over.",
+    resource_types=(SECURITY_GROUP, *SG_INGRESS_RESOURCES),
+    cloud="aws",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="high",
+    anchor="CKV_AWS_24, CKV_AWS_25, CKV_AWS_277",
+    remediation="Allow the callers' own CIDRs or security groups.",
+)
+def security_group_ingress_union(args: StackValidationArgs) -> Iterator[Finding]:
+    groups = of_type(args.resources, SECURITY_GROUP)
+    joined: dict[tuple[str, float, float], list[tuple[PolicyResource, list[str]]]] = {}
+    for rule in of_type(args.resources, *SG_INGRESS_RESOURCES):
+        ports = _ingress_port_range(rule)
+        ranges = _ingress_ranges(rule)
+        if ports is None or not ranges:
+            continue
+        owner = next((g.urn for g in groups if refers_to(rule, g, "securityGroupId")), None)
+        if owner is None:
+            owner = str(peek(rule.props, "securityGroupId", default=rule.urn))
+        joined.setdefault((owner, *ports), []).append((rule, ranges))
+    for (_, low, high), members in joined.items():
+        if low == high and low in (80, 443):
+            continue
+        cidrs = [c for _, ranges in members for c in ranges]
+        try:
+            internet = open_to_internet(cidrs)
+        except ValueError:
+            internet = f"unreadable ranges ({', '.join(cidrs)})"
+        if internet and len(members) > 1:
+            names = ", ".join(r.name for r, _ in members)
+            yield f"ports {int(low)}-{int(high)} are open to {internet} across {names}", members[0][0].urn
+
+
+LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
+LAMBDA_URL = "aws:lambda/functionUrl:FunctionUrl"
+_AUTHENTICATE = ("authenticate-oidc", "authenticate-cognito")
+
+
+@stack_rule(
+    name="aws-public-endpoint-authenticated-prod",
+    description="In prod, nothing is anonymously public: every listener of an internet-facing load balancer "
+    "authenticates callers (authenticate-oidc or authenticate-cognito) before forwarding, and function URLs use "
+    "AWS_IAM.",
+    resource_types=(*LOAD_BALANCERS, *LISTENERS, LAMBDA_URL),
+    cloud="aws",
+    concern="network-exposure",
+    level=MANDATORY,
+    severity="critical",
+    prod_only=True,
+    remediation="Set the target option authenticate_oidc or authenticate_cognito (exposure.anonymous: true is "
+    "for non-prod stacks only), or serve IAM callers through the serverless or ml_platform pattern.",
+)
+def public_endpoint_authenticated_prod(args: StackValidationArgs) -> Iterator[Finding]:
+    listeners = of_type(args.resources, *LISTENERS)
+    for lb in of_type(args.resources, *LOAD_BALANCERS):
+        if not _internet_facing_alb(lb):
+            continue
+        mine = [listener for listener in listeners if refers_to(listener, lb, "loadBalancerArn")]
+        for listener in mine:
+            actions = items(get(listener.props, "defaultActions"))
+            kinds = [str(get(a, "type", default="")) for a in actions]
+            if "redirect" in kinds and not any(k in ("forward", "fixed-response") for k in kinds):
+                continue  # the HTTP to HTTPS redirect serves nothing
+            if not any(k in _AUTHENTICATE for k in kinds):
+                yield (
+                    f"listener {listener.name} of internet-facing load balancer {lb.name} forwards without "
+                    "authenticating callers",
+                    listener.urn,
+                )
+    for url in of_type(args.resources, LAMBDA_URL):
+        if get(url.props, "authorizationType") != "AWS_IAM":
+            yield (
+                f"function URL {url.name} is anonymous (authorizationType {get(url.props, 'authorizationType')})",
+                url.urn,
+            )
 
 
 def _bucket_guard(

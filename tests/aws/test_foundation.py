@@ -111,7 +111,7 @@ def test_bring_your_own_everything(pulumi_mocks):
     deploy(
         pulumi_mocks,
         vpc_id="vpc-0123456789abcdef0",
-        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"],
         kms_key_arn=BYO_KEY,
         repository_arn="arn:aws:ecr:us-east-1:123456789012:repository/ml/churn",
         artifact_bucket="ml-models",

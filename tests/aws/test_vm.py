@@ -262,13 +262,14 @@ def test_bring_your_own_network_and_key(pulumi_mocks):
         pulumi_mocks,
         vpc_id="vpc-0123456789abcdef0",
         kms_key_arn=key,
-        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+        private_subnet_ids=["subnet-0123456789abcdef0", "subnet-0123456789abcdef1", "subnet-0123456789abcdef2"],
     )
     assert pulumi_mocks.by_type("aws:ec2/vpc:Vpc") == []
     assert pulumi_mocks.by_type(KEY) == []
     assert pulumi_mocks.one(ASG).inputs["vpcZoneIdentifiers"] == [
         "subnet-0123456789abcdef0",
         "subnet-0123456789abcdef1",
+        "subnet-0123456789abcdef2",
     ]
     assert pulumi_mocks.one(LT).inputs["blockDeviceMappings"][0]["ebs"]["kmsKeyId"] == key
 
@@ -326,6 +327,7 @@ def test_public_alb_sits_behind_a_waf_with_managed_rules_and_a_rate_limit(pulumi
         "AWSManagedRulesCommonRuleSet",
         "AWSManagedRulesKnownBadInputsRuleSet",
         "AWSManagedRulesAmazonIpReputationList",
+        "AWSManagedRulesAnonymousIpList",
     ]
     (rate,) = [r for r in acl["rules"] if "rateBasedStatement" in r["statement"]]
     assert rate["action"] == {"block": {}} and rate["statement"]["rateBasedStatement"]["limit"] == 2000
@@ -335,7 +337,7 @@ def test_public_alb_sits_behind_a_waf_with_managed_rules_and_a_rate_limit(pulumi
 
 
 def test_public_alb_can_bring_its_own_web_acl_and_private_albs_have_none(pulumi_mocks):
-    own = "arn:aws:wafv2:us-east-1:111122223333:regional/webacl/shared/0f0e0d0c-0b0a-4900-8000-000000000001"
+    own = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shared/0f0e0d0c-0b0a-4900-8000-000000000001"
     deploy(pulumi_mocks, service=make_service(exposure=PUBLIC), web_acl_arn=own)
     assert pulumi_mocks.by_type("aws:wafv2/webAcl:WebAcl") == []
     assert pulumi_mocks.one("aws:wafv2/webAclAssociation:WebAclAssociation").inputs["webAclArn"] == own

@@ -328,6 +328,37 @@ def security_group_rule(n: str, cidr: str, port: int) -> aws.vpc.SecurityGroupIn
     )
 
 
+def metric_alarm(n: str, **kw: Any) -> aws.cloudwatch.MetricAlarm:
+    args = {
+        "comparison_operator": "GreaterThanThreshold",
+        "evaluation_periods": 5,
+        "metric_name": "TargetResponseTime",
+        "namespace": "AWS/ApplicationELB",
+        "extended_statistic": "p99",
+        "period": 60,
+        "threshold": 2,
+        "alarm_actions": [f"arn:aws:sns:us-east-1:{ACCOUNT}:on-call"],
+    }
+    return aws.cloudwatch.MetricAlarm(n, **{**args, **kw})
+
+
+def split_ingress(n: str, prefix: int, port: int = 22, count: int | None = None) -> None:
+    """One security group whose ingress rules each admit a slice of the IPv4 internet."""
+    import ipaddress
+
+    group = aws.ec2.SecurityGroup(n, vpc_id="vpc-0123456789abcdef0", description="split")
+    slices = list(ipaddress.ip_network("0.0.0.0/0").subnets(new_prefix=prefix))[: count or None]
+    for index, cidr in enumerate(slices):
+        aws.vpc.SecurityGroupIngressRule(
+            f"{n}-in-{index}",
+            security_group_id=group.id,
+            cidr_ipv4=str(cidr),
+            ip_protocol="tcp",
+            from_port=port,
+            to_port=port,
+        )
+
+
 def app_target(n: str, namespace: str = "ecs", **kw: Any) -> aws.appautoscaling.Target:
     args = {
         "service_namespace": namespace,
@@ -406,6 +437,34 @@ def public_alb(n: str, protected: bool = True) -> None:
         aws.wafv2.WebAclAssociation(f"{n}-waf", resource_arn=balancer.arn, web_acl_arn=acl.arn)
 
 
+def public_listener(n: str, authenticated: bool) -> None:
+    balancer = load_balancer(n, internal=False)
+    forward = {
+        "type": "forward",
+        "target_group_arn": f"arn:aws:elasticloadbalancing:us-east-1:{ACCOUNT}:targetgroup/tg/1",
+    }
+    actions = [forward]
+    if authenticated:
+        cognito = {
+            "user_pool_arn": f"arn:aws:cognito-idp:us-east-1:{ACCOUNT}:userpool/us-east-1_Example1",
+            "user_pool_client_id": "client",
+            "user_pool_domain": "auth-example",
+        }
+        actions = [
+            {"type": "authenticate-cognito", "order": 1, "authenticate_cognito": cognito},
+            {**forward, "order": 2},
+        ]
+    aws.lb.Listener(
+        f"{n}-https",
+        load_balancer_arn=balancer.arn,
+        port=443,
+        protocol="HTTPS",
+        ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06",
+        certificate_arn=f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/12345678-1234-4234-8234-123456789012",
+        default_actions=actions,
+    )
+
+
 def bucket(
     n: str, *, sse: str | None = "aws:kms", block: bool = True, tls_policy: bool = True, log_bucket_for: bool = False
 ) -> None:
@@ -455,6 +514,20 @@ def vpc(n: str, flow_log: bool = True) -> None:
             log_destination=f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:/vpc",
             iam_role_arn=ROLE_ARN,
         )
+
+
+def nat_vpc(n: str, nat_zones: int) -> None:
+    network = aws.ec2.Vpc(n, cidr_block="10.0.0.0/16")
+    for index, zone in enumerate(("us-east-1a", "us-east-1b", "us-east-1c")):
+        public = aws.ec2.Subnet(
+            f"{n}-public-{index}", vpc_id=network.id, cidr_block=f"10.0.{index}.0/24", availability_zone=zone
+        )
+        aws.ec2.Subnet(
+            f"{n}-private-{index}", vpc_id=network.id, cidr_block=f"10.0.{10 + index}.0/24", availability_zone=zone
+        )
+        if index < nat_zones:
+            address = aws.ec2.Eip(f"{n}-eip-{index}", domain="vpc")
+            aws.ec2.NatGateway(f"{n}-nat-{index}", subnet_id=public.id, allocation_id=address.id)
 
 
 def encrypted_fleet(n: str, key_policy: str) -> None:
@@ -644,7 +717,15 @@ CASES: list[Case] = [
     ),
     bad(
         "aws-lambda-env-no-secrets",
-        lambda n: function(n, environment={"variables": {"PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\nMIIE"}}),
+        lambda n: function(
+            n,
+            environment={
+                "variables": {
+                    "PRIVATE": "-----BEGIN RSA PRIVATE KEY-----\n"
+                    "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gunVTLw7onLRnrq0"
+                }
+            },
+        ),
         "private key value",
     ),
     bad(
@@ -820,7 +901,42 @@ CASES: list[Case] = [
         "IPv6 app port",
     ),
     good("aws-security-group-no-open-ingress", lambda n: security_group_rule(n, "0.0.0.0/0", 443), "HTTPS"),
+    bad(
+        "aws-security-group-no-open-ingress",
+        lambda n: aws.ec2.SecurityGroup(
+            n,
+            ingress=[
+                {"protocol": "tcp", "from_port": 8080, "to_port": 8080, "cidr_blocks": ["0.0.0.0/1", "128.0.0.0/1"]}
+            ],
+        ),
+        "two halves of the internet",
+    ),
+    bad("aws-security-group-no-open-ingress", lambda n: security_group_rule(n, "0.0.0.0/1", 22), "half the internet"),
+    bad(
+        "aws-security-group-no-open-ingress",
+        lambda n: aws.vpc.SecurityGroupIngressRule(
+            n, security_group_id="sg-1", cidr_ipv6="::ffff:0:0/96", ip_protocol="tcp", from_port=22, to_port=22
+        ),
+        "IPv4 internet written as IPv6",
+    ),
+    good("aws-security-group-no-open-ingress", lambda n: security_group_rule(n, "10.0.0.0/8", 8080), "VPC range"),
+    bad("aws-security-group-ingress-union", lambda n: split_ingress(n, 9), "internet split over 512 /9s"),
+    good("aws-security-group-ingress-union", lambda n: split_ingress(n, 9, port=443), "HTTPS may be public"),
+    good("aws-security-group-ingress-union", lambda n: split_ingress(n, 16, count=4), "four /16s"),
     bad("aws-eks-private-endpoint", lambda n: eks_cluster(n, vpc_config={"subnet_ids": SUBNETS}), "public default"),
+    bad(
+        "aws-eks-private-endpoint",
+        lambda n: eks_cluster(
+            n,
+            vpc_config={
+                "subnet_ids": SUBNETS,
+                "endpoint_private_access": True,
+                "endpoint_public_access": True,
+                "public_access_cidrs": ["0.0.0.0/1", "128.0.0.0/1"],
+            },
+        ),
+        "internet as two halves",
+    ),
     good(
         "aws-eks-private-endpoint",
         lambda n: eks_cluster(
@@ -835,8 +951,15 @@ CASES: list[Case] = [
         "restricted public CIDR",
     ),
     # availability
+    bad("aws-nat-per-zone-prod", lambda n: nat_vpc(n, 1), "one NAT for three zones"),
+    good("aws-nat-per-zone-prod", lambda n: nat_vpc(n, 3), "a NAT per zone"),
     bad("aws-asg-multi-az", lambda n: asg(n, vpc_zone_identifiers=SUBNETS[:1]), "one subnet"),
     bad("aws-asg-multi-az", lambda n: asg(n, vpc_zone_identifiers=SUBNETS[:2]), "two zones in prod"),
+    bad(
+        "aws-asg-multi-az",
+        lambda n: asg(n, vpc_zone_identifiers=[SUBNETS[0], SUBNETS[0], SUBNETS[1]]),
+        "one subnet listed twice",
+    ),
     bad("aws-asg-elb-health-check", lambda n: asg(n, health_check_type="EC2"), "EC2 checks"),
     bad("aws-min-capacity-prod", lambda n: asg(n, min_size=1), "ASG min 1"),
     bad("aws-min-capacity-prod", lambda n: app_target(n, min_capacity=1), "scaling target min 1"),
@@ -872,6 +995,24 @@ CASES: list[Case] = [
     good("aws-sagemaker-instance-count", endpoint_config, "three instances"),
     bad("aws-sagemaker-auto-rollback", lambda n: endpoint(n, deployment_config=None), "no deployment config"),
     good("aws-sagemaker-auto-rollback", endpoint, "blue/green with alarms"),
+    good("aws-sagemaker-canary-bake-prod", endpoint, "300 s bake"),
+    bad(
+        "aws-sagemaker-canary-bake-prod",
+        lambda n: endpoint(
+            n,
+            deployment_config={
+                "blue_green_update_policy": {
+                    "traffic_routing_configuration": {
+                        "type": "CANARY",
+                        "canary_size": {"type": "CAPACITY_PERCENT", "value": 10},
+                        "wait_interval_in_seconds": 0,
+                    }
+                },
+                "auto_rollback_configuration": {"alarms": [{"alarm_name": "model-5xx"}]},
+            },
+        ),
+        "canary bake 0",
+    ),
     bad("aws-lb-deletion-protection-prod", lambda n: load_balancer(n, enable_deletion_protection=False), "off"),
     bad("aws-lambda-reserved-concurrency", lambda n: function(n, reserved_concurrent_executions=None), "uncapped"),
     # logging
@@ -902,7 +1043,17 @@ CASES: list[Case] = [
     good("aws-waf-managed-rules", web_acl, "common + known bad inputs"),
     bad("aws-alb-waf", lambda n: public_alb(n, protected=False), "public ALB, no ACL"),
     good("aws-alb-waf", public_alb, "public ALB with ACL"),
+    bad("aws-public-endpoint-authenticated-prod", lambda n: public_listener(n, False), "anonymous public ALB"),
+    good("aws-public-endpoint-authenticated-prod", lambda n: public_listener(n, True), "Cognito before forward"),
+    bad(
+        "aws-public-endpoint-authenticated-prod",
+        lambda n: aws.lambda_.FunctionUrl(n, function_name="model", authorization_type="NONE"),
+        "anonymous function URL",
+    ),
     good("aws-alb-waf", load_balancer, "internal ALB"),
+    bad("aws-alarm-actions-prod", lambda n: metric_alarm(n, alarm_actions=[]), "nobody notified"),
+    bad("aws-alarm-actions-prod", lambda n: metric_alarm(n, actions_enabled=False), "actions disabled"),
+    good("aws-alarm-actions-prod", metric_alarm, "notifies a topic"),
     # supply chain
     bad("aws-ecr-immutable-tags", lambda n: repository(n, image_tag_mutability="MUTABLE"), "mutable"),
     bad("aws-ecr-scan-on-push", lambda n: repository(n, image_scanning_configuration=None), "no scan"),
@@ -912,6 +1063,58 @@ CASES: list[Case] = [
     good("aws-sagemaker-image-digest", sagemaker_model, "digest"),
     bad(
         "aws-vm-image-digest", lambda n: launch_template(n, user_data=b64(cloud_init(ECR_TAGGED))), "tag in cloud-init"
+    ),
+    bad("aws-vm-image-digest", lambda n: launch_template(n, user_data=b64(cloud_init("python:3.12"))), "hub short"),
+    bad(
+        "aws-vm-image-digest",
+        lambda n: launch_template(n, user_data=b64("#!/bin/bash\ndocker run -d --name m -p 80:80 library/nginx\n")),
+        "hub path, no tag",
+    ),
+    bad(
+        "aws-vm-image-digest",
+        lambda n: launch_template(n, user_data=b64('#cloud-config\nruncmd:\n  - [docker, run, "python:3.12"]\n')),
+        "runtime with an image it cannot read",
+    ),
+    good(
+        "aws-vm-image-digest",
+        lambda n: launch_template(n, user_data=b64(cloud_init("python@sha256:" + "0" * 64))),
+        "hub short name by digest",
+    ),
+    bad("aws-ecs-image-digest", lambda n: task_definition(n, image="python:3.12"), "hub short tag"),
+    bad(
+        "aws-ecs-env-no-secrets",
+        lambda n: task_definition(n, environment=[{"name": "DATABASE_URL", "value": "postgres://admin:pw@db/prod"}]),
+        "URL with a password",
+    ),
+    bad(
+        "aws-sagemaker-env-no-secrets",
+        lambda n: sagemaker_model(
+            n,
+            primary_container={
+                "image": ECR_IMAGE,
+                "environment": {"UPSTREAM": "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"},
+            },
+        ),
+        "GitHub token value",
+    ),
+    bad(
+        "aws-lambda-env-no-secrets",
+        lambda n: function(
+            n, environment={"variables": {"SIGNING": "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG1ub3A="}}
+        ),
+        "high-entropy value",
+    ),
+    good(
+        "aws-user-data-no-secrets",
+        lambda n: launch_template(
+            n,
+            user_data=b64(
+                "#!/bin/bash\nvalue=$(aws secretsmanager get-secret-value --secret-id "
+                f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:churn-apikey-AbCdEf --query SecretString)\n"
+                "printf '%s=%s\\n' API_KEY \"$value\" >> /run/modelport.env\n"
+            ),
+        ),
+        "Secrets Manager reference fetched at boot",
     ),
     # stack joins
     bad("autoscaler-aws-ecs", lambda n: ecs_service(n), "no target"),

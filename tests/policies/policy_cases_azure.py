@@ -584,7 +584,7 @@ CASES: list[Case] = [
                     "custom_data": b64(
                         cloud_init(
                             extra="runcmd:\n  - export STORAGE=DefaultEndpointsProtocol=https;"
-                            "AccountName=churn;AccountKey=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ==\n"
+                            "AccountName=churn;AccountKey=abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJabcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ==\n"
                         )
                     )
                 }

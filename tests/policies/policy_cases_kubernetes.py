@@ -214,6 +214,49 @@ def canary_tracks(prefix: str) -> None:
         )
 
 
+def netpol(
+    prefix: str,
+    *,
+    namespace: str | None = None,
+    selector: dict[str, Any] | None = None,
+    ingress: list[Any] | None = None,
+    egress: list[Any] | None = None,
+) -> k8s.networking.v1.NetworkPolicy:
+    spec: dict[str, Any] = {"podSelector": {"matchLabels": LABELS} if selector is None else selector}
+    types = []
+    if ingress is not None:
+        spec["ingress"], types = ingress, [*types, "Ingress"]
+    if egress is not None:
+        spec["egress"], types = egress, [*types, "Egress"]
+    spec["policyTypes"] = types or ["Ingress"]
+    return k8s.networking.v1.NetworkPolicy(prefix, metadata=metadata(prefix, namespace=namespace or prefix), spec=spec)
+
+
+def ingress(
+    prefix: str, *, class_name: str | None = "nginx", annotations: dict[str, str] | None = None
+) -> k8s.networking.v1.Ingress:
+    spec: dict[str, Any] = {
+        "tls": [{"hosts": ["churn.example.com"], "secretName": "churn-tls"}],
+        "rules": [
+            {
+                "host": "churn.example.com",
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": prefix, "port": {"number": 80}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    if class_name:
+        spec["ingressClassName"] = class_name
+    return k8s.networking.v1.Ingress(prefix, metadata=metadata(prefix, annotations=annotations or {}), spec=spec)
+
+
 CASES: list[Case] = [
     # The real component is the compliant fixture of every rule whose resources it creates.
     *[
@@ -257,8 +300,130 @@ CASES: list[Case] = [
             "k8s-pdb-required",
             "k8s-network-policy-default-deny-ingress",
             "k8s-network-policy-default-deny-egress",
+            "k8s-network-policy-no-metadata-egress",
+            "k8s-network-policy-no-internet-ingress",
+            "k8s-ingress-class-required",
+            "k8s-ingress-no-snippets",
         )
     ],
+    good(
+        "k8s-network-policy-default-deny-ingress",
+        lambda p: model_workload(p, create_namespace=False),
+        "shared namespace, policies select the workload",
+    ),
+    good(
+        "k8s-network-policy-no-metadata-egress",
+        lambda p: model_workload(p, identity_egress=[{"cidr": "169.254.170.23/32", "port": 80}]),
+        "Pod Identity agent only",
+    ),
+    bad(
+        "k8s-network-policy-no-metadata-egress",
+        lambda p: netpol(p, egress=[{"to": [{"ipBlock": {"cidr": "169.254.0.0/16"}}]}]),
+        "link-local range",
+    ),
+    bad(
+        "k8s-network-policy-no-metadata-egress",
+        lambda p: netpol(
+            p, egress=[{"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}], "ports": [{"port": 80}]}]
+        ),
+        "internet with a useless except",
+    ),
+    bad(
+        "k8s-network-policy-no-metadata-egress",
+        lambda p: netpol(p, egress=[{"to": [{"ipBlock": {"cidr": "fd00:ec2::/32"}}]}]),
+        "IPv6 metadata",
+    ),
+    bad("k8s-network-policy-no-metadata-egress", lambda p: netpol(p, egress=[{}]), "every destination"),
+    good(
+        "k8s-network-policy-no-metadata-egress",
+        lambda p: netpol(
+            p,
+            egress=[
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["169.254.0.0/16"]}}]},
+                {"to": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 443}]},
+            ],
+        ),
+        "metadata excepted, or HTTPS only",
+    ),
+    bad(
+        "k8s-network-policy-no-internet-ingress",
+        lambda p: netpol(
+            p, ingress=[{"from": [{"ipBlock": {"cidr": "0.0.0.0/1"}}, {"ipBlock": {"cidr": "128.0.0.0/1"}}]}]
+        ),
+        "two halves",
+    ),
+    bad(
+        "k8s-network-policy-no-internet-ingress",
+        lambda p: netpol(p, ingress=[{"from": [{"ipBlock": {"cidr": "::/0"}}]}]),
+        "IPv6 everything",
+    ),
+    bad("k8s-network-policy-no-internet-ingress", lambda p: netpol(p, ingress=[{}]), "every source"),
+    good(
+        "k8s-network-policy-no-internet-ingress",
+        lambda p: netpol(p, ingress=[{"from": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}]),
+        "VPC range",
+    ),
+    bad(
+        "k8s-network-policy-system-namespace",
+        lambda p: netpol(p, namespace="kube-system", selector={}),
+        "deny-all over kube-system",
+    ),
+    bad(
+        "k8s-network-policy-system-namespace",
+        lambda p: netpol(p, namespace="ingress-nginx", selector={}),
+        "deny-all over the ingress controller",
+    ),
+    good(
+        "k8s-network-policy-system-namespace",
+        lambda p: netpol(p, namespace="kube-system", selector={"matchLabels": LABELS}),
+        "selects only its own pods",
+    ),
+    bad("k8s-ingress-class-required", lambda p: ingress(p, class_name=None), "no class"),
+    good(
+        "k8s-ingress-class-required",
+        lambda p: ingress(p, class_name=None, annotations={"kubernetes.io/ingress.class": "nginx"}),
+        "legacy class annotation",
+    ),
+    bad(
+        "k8s-ingress-authenticated-prod",
+        lambda p: ingress(p, class_name="alb", annotations={"alb.ingress.kubernetes.io/scheme": "internet-facing"}),
+        "anonymous internet-facing ALB Ingress",
+    ),
+    bad(
+        "k8s-ingress-authenticated-prod",
+        lambda p: ingress(
+            p,
+            class_name="alb",
+            annotations={
+                "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                "alb.ingress.kubernetes.io/auth-type": "oidc",
+                "alb.ingress.kubernetes.io/auth-on-unauthenticated-request": "allow",
+            },
+        ),
+        "authentication optional",
+    ),
+    good(
+        "k8s-ingress-authenticated-prod",
+        lambda p: ingress(
+            p,
+            class_name="alb",
+            annotations={
+                "alb.ingress.kubernetes.io/scheme": "internet-facing",
+                "alb.ingress.kubernetes.io/auth-type": "cognito",
+            },
+        ),
+        "Cognito",
+    ),
+    bad(
+        "k8s-ingress-no-snippets",
+        lambda p: ingress(p, annotations={"nginx.ingress.kubernetes.io/configuration-snippet": "more_set_headers x;"}),
+        "configuration snippet",
+    ),
+    bad(
+        "k8s-ingress-no-snippets",
+        lambda p: ingress(p, annotations={"nginx.ingress.kubernetes.io/server-snippet": "location / {}"}),
+        "server snippet",
+    ),
     bad(
         "k8s-pss-host-process",
         lambda p: deployment(

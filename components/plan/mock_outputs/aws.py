@@ -263,6 +263,29 @@ def vpc(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[st
     }
 
 
+@register_invoke("aws:ec2/getSubnet:getSubnet")
+def subnet(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
+    """A bring-your-own subnet. Its zone comes from the id's last hex digit (0 -> a, 1 -> b, ... mod 6), so a test
+    picks zones by the ids it names."""
+    subnet_id = str(args.get("id") or f"subnet-{fake_id('default-subnet')}")
+    region = ctx.region("aws", provider)
+    digit = subnet_id[-1]
+    letter = "abcdef"[int(digit, 16) % 6] if digit in "0123456789abcdef" else "a"
+    return {
+        "id": subnet_id,
+        "arn": f"arn:aws:ec2:{region}:{ctx.aws_account}:subnet/{subnet_id}",
+        "availabilityZone": f"{region}{letter}",
+        "availabilityZoneId": f"use1-az{'abcdef'.index(letter) + 1}",
+        "cidrBlock": f"10.42.{'abcdef'.index(letter)}.0/24",
+        "vpcId": str(args.get("vpcId") or f"vpc-{fake_id('default-vpc')}"),
+        "ownerId": ctx.aws_account,
+        "state": "available",
+        "mapPublicIpOnLaunch": False,
+        "defaultForAz": False,
+        "tags": {},
+    }
+
+
 @register_invoke("aws:iam/getSessionContext:getSessionContext")
 def session_context(args: dict[str, Any], ctx: MockContext, provider: str | None) -> dict[str, Any]:
     """The mock caller is the role ``modelport-plan``; an assumed-role ARN maps to its role ARN."""
