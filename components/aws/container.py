@@ -32,7 +32,6 @@ CONTAINER_NAME = "model-server"
 RUN_AS = "10001:10001"
 CLUSTER_ARN = r"arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster/[A-Za-z0-9_-]{1,255}"
 ECS_HEALTH_START_MAX = 300
-MIN_MAIN_TASKS = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,9 +164,7 @@ class EcsService(pulumi.ComponentResource):
         weights = [t.weight for t in tracks]
         minimums = split_replicas(svc.min_replicas, weights)
         maximums = split_replicas(svc.scaling.max_replicas, weights)
-        # The main track always keeps two tasks, in two zones: one task or zone failing never stops serving.
-        main = weights.index(max(weights))
-        minimums[main] = max(minimums[main], MIN_MAIN_TASKS)
+        # min_replicas is honoured exactly; the policy pack judges the prod floor on the whole service.
         for track, low, high in zip(tracks, minimums, maximums, strict=True):
             if track.weight == 0:
                 continue

@@ -26,8 +26,10 @@ from .sizing import machine_spec
 __all__ = ["GkeService", "GkeServiceArgs"]
 
 PATTERN = "the kubernetes pattern (GKE)"
-# The GKE metadata server answers Workload Identity token requests (and 169.254.169.252:988 under Dataplane V2).
-METADATA_EGRESS = ({"cidr": "169.254.169.254/32", "port": 80}, {"cidr": "169.254.169.252/32", "port": 988})
+# Under GKE Dataplane V2 (Autopilot, and Standard as modelport creates it) a pod's metadata requests are redirected
+# to the GKE metadata server on 169.254.169.252:988, which answers Workload Identity tokens and never hands out the
+# node's credentials; NetworkPolicy sees that address, so the node metadata address itself stays refused.
+METADATA_EGRESS = ({"cidr": "169.254.169.252/32", "port": 988},)
 _RESERVED_WORKLOAD_OPTIONS = ("provider", "context", "service", "profile", "service_account_annotations")
 
 
@@ -234,6 +236,8 @@ class GkeService(pulumi.ComponentResource):
             network=self.foundation.network_id,
             subnetwork=self.foundation.subnetwork_id,
             networking_mode="VPC_NATIVE",
+            # Dataplane V2 enforces NetworkPolicy (ModelWorkload's default deny); Autopilot always runs it.
+            datapath_provider=None if autopilot else "ADVANCED_DATAPATH",
             ip_allocation_policy={"stack_type": "IPV4"},
             private_cluster_config={
                 "enable_private_nodes": True,

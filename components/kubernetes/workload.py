@@ -287,6 +287,12 @@ class ModelWorkloadArgs(ComponentArgs):
                     f"(got a {ref.kind} reference; sync it into the cluster with External Secrets or the "
                     f"Secrets Store CSI driver)",
                 )
+        if exposure.domain and exposure.certificate and not re.fullmatch(DNS_SUBDOMAIN, exposure.certificate):
+            raise SpecError(
+                f"{path}.exposure.certificate",
+                "on Kubernetes the TLS Ingress of exposure.domain names its certificate as a TLS Secret in the "
+                f"namespace (a DNS subdomain such as churn-tls), got {exposure.certificate!r}",
+            )
         if exposure.domain and not exposure.certificate:
             raise SpecError(
                 f"{path}.exposure.certificate", "the TLS Ingress for exposure.domain needs the name of its TLS Secret"

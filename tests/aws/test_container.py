@@ -78,9 +78,9 @@ def test_secrets_are_injected_by_reference_and_the_execution_role_reads_only_the
     assert not [r for r in pulumi_mocks.by_type("aws:iam/rolePolicy:RolePolicy") if "task-role" in r.name]
 
 
-def test_service_keeps_two_tasks_in_private_subnets_with_circuit_breaker_and_rebalancing(pulumi_mocks):
+def test_service_honours_min_replicas_in_private_subnets_with_circuit_breaker_and_rebalancing(pulumi_mocks):
     service = deploy(pulumi_mocks, DEV).one(SERVICE).inputs
-    assert service["desiredCount"] == 2  # the dev floor is one replica; the service keeps two tasks
+    assert service["desiredCount"] == 1  # dev's floor, honoured exactly (prod's floor of 2 is judged by the pack)
     network = service["networkConfiguration"]
     assert network["assignPublicIp"] is False
     assert len(subnet_zones(pulumi_mocks, network["subnets"])) == 2

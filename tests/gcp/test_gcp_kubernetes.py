@@ -50,15 +50,14 @@ def test_the_kubernetes_service_account_acts_as_the_workload_identity(pulumi_moc
     account = pulumi_mocks.one("kubernetes:core/v1:ServiceAccount").inputs
     assert account["metadata"]["annotations"] == {"iam.gke.io/gcp-service-account": email}
     assert account["metadata"]["namespace"] == "churn"
-    # the pods may reach the GKE metadata server for their tokens
+    # the pods reach the GKE metadata server (Dataplane V2: 169.254.169.252:988) for their tokens, never the node's
     egress = [
         rule
         for policy in pulumi_mocks.by_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
         for rule in policy.inputs["spec"].get("egress", [])
     ]
-    assert any(
-        to.get("ipBlock", {}).get("cidr") == "169.254.169.254/32" for rule in egress for to in rule.get("to", [])
-    )
+    cidrs = {to.get("ipBlock", {}).get("cidr") for rule in egress for to in rule.get("to", [])}
+    assert "169.254.169.252/32" in cidrs and "169.254.169.254/32" not in cidrs
 
 
 def test_nodes_read_the_registry_and_hold_only_the_default_node_role(pulumi_mocks):

@@ -46,8 +46,6 @@ MUTATIONS: list[Mutation] = [
     # Kubernetes target (any existing cluster)
     m("image by tag", "prod", "service.image", TAGGED, "k8s-image-digest"),
     m("canary image by tag", "prod", "service.variants", canary(TAGGED), "k8s-image-digest"),
-    # prod runs an 80/20 canary, so min_replicas 1 is a spec error; 2 leaves each ECS track a single task.
-    m("min_replicas 2 with a canary in prod", "prod", "service.scaling.min_replicas", 2, "aws-min-capacity-prod"),
     m(
         "zone spread only preferred in prod",
         "prod",
@@ -107,7 +105,14 @@ MUTATIONS: list[Mutation] = [
         "k8s-image-digest",
     ),
     # ECS keeps its own floor of two tasks; the EKS workload follows min_replicas.
-    m("min_replicas 1 on EKS in prod", "aws-prod", "service.scaling.min_replicas", 1, "k8s-min-replicas-prod"),
+    m(
+        "min_replicas 1 on ECS and EKS in prod",
+        "aws-prod",
+        "service.scaling.min_replicas",
+        1,
+        "k8s-min-replicas-prod",
+        "aws-min-capacity-prod",
+    ),
     m(
         "EKS secrets encryption off",
         "aws-prod",
