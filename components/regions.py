@@ -89,7 +89,7 @@ def suggest_region(cloud: str, region: str) -> str:
         if other != cloud and region in table:
             return f"{region!r} is a {other} region, not a {cloud} one"
     close = difflib.get_close_matches(region, list(REGIONS[cloud]), n=3, cutoff=0.75)
-    return f"did you mean {', '.join(close)}?" if close else "see modelport/regions.py for the known regions"
+    return f"did you mean {' or '.join(close)}" if close else "modelport/regions.py lists the known regions"
 
 
 def region_zones(
@@ -108,8 +108,8 @@ def region_zones(
             return tuple(zones)
         raise SpecError(
             path,
-            f"{region!r} is not a {cloud} region modelport knows: {suggest_region(cloud, region)}. "
-            "For a region newer than modelport's table, name its zones in the target's `zones` list",
+            f"{region!r} is not a region modelport knows for {cloud} ({suggest_region(cloud, region)}); "
+            "for a region newer than modelport's table, name its zones in the target's `zones` list",
         )
     known = table[region]
     if zones:

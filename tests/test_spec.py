@@ -428,7 +428,7 @@ def test_bad_exposure_is_refused_at_its_key(exposure: dict, path: str, fragment:
 @pytest.mark.parametrize(
     ("target", "path", "fragment"),
     [
-        ({"cloud": "aws", "pattern": "vm", "region": "us-east-7"}, "region", "not a aws region modelport knows"),
+        ({"cloud": "aws", "pattern": "vm", "region": "us-east-7"}, "region", "not a region modelport knows for aws"),
         ({"cloud": "aws", "pattern": "vm", "region": "us-east-1a"}, "region", "a zone of aws region 'us-east-1'"),
         ({"cloud": "aws", "pattern": "vm", "region": "europe-west4"}, "region", "is a gcp region"),
         ({"cloud": "gcp", "pattern": "vm", "region": "us-east1-b"}, "region", "a zone of gcp region 'us-east1'"),

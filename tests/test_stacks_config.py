@@ -162,9 +162,9 @@ def test_dev_is_the_cheapest_rung() -> None:
     )
     (service,) = of_type(plan, "aws:ecs/service:Service")
     (scaling,) = of_type(plan, "aws:appautoscaling/target:Target")
-    # ECS keeps two tasks on the main track in every environment (one per zone); the cluster runs one replica.
-    assert scaling.inputs["minCapacity"] == 2 and scaling.inputs["maxCapacity"] == 4
-    assert service.inputs["desiredCount"] == 2
+    # dev's floor of one replica is honoured exactly on ECS, as on the cluster.
+    assert scaling.inputs["minCapacity"] == 1 and scaling.inputs["maxCapacity"] == 4
+    assert service.inputs["desiredCount"] == 1
     (autoscaler,) = of_type(plan, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler")
     assert autoscaler.inputs["spec"]["minReplicas"] == 1
     (lb,) = of_type(plan, "aws:lb/loadBalancer:LoadBalancer")
