@@ -39,6 +39,20 @@ class SpecError(ValueError):
         return SpecError(join_path(prefix, self.path), self.reason)
 
 
+class ServiceSpecError(SpecError):
+    """An error in ``modelport:service`` found by a target: its key path stays absolute.
+
+    Target options are validated under ``modelport:targets[i].options``; a problem with the shared service is
+    reported at the service key that must change, with the target named in the reason. Every cloud uses this one.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"modelport:service.{key}", reason)
+
+    def under(self, prefix: str) -> SpecError:
+        return self
+
+
 def join_path(prefix: str, key: str) -> str:
     if not prefix:
         return key

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..spec import AWS_PRINCIPAL_ARN, SERVICE_PATH, ModelService
-from ..validation import SpecError
+from ..spec import AWS_PRINCIPAL_ARN, ModelService
+from ..validation import ServiceSpecError
 
 __all__ = [
     "ACM_CERTIFICATE_ARN",
@@ -32,20 +32,6 @@ WAF_WEB_ACL_ARN = r"arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/[\w-]
 KMS_KEY_ARN = r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f-]{36})"
 IAM_PRINCIPAL_ARN = AWS_PRINCIPAL_ARN
 ECR_HOST = re.compile(r"(?P<account>\d{12})\.dkr\.ecr(-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?")
-
-
-class ServiceSpecError(SpecError):
-    """An error in ``modelport:service`` found by a target: its key path stays absolute.
-
-    Target options are validated under ``modelport:targets[i].options``; a problem with the shared service is
-    reported at the service key that must change, with the target named in the reason.
-    """
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{SERVICE_PATH}.{key}", reason)
-
-    def under(self, prefix: str) -> SpecError:
-        return self
 
 
 @dataclass(frozen=True)

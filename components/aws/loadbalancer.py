@@ -460,28 +460,28 @@ class LoadBalancer:
             self._protect_with_waf(service, web_acl_arn, waf_rate_limit)
 
         health = service.health
-        self.target_groups: dict[str, aws.lb.TargetGroup] = {}
-        for track in tracks:
-            self.target_groups[track.name] = aws.lb.TargetGroup(
-                f"{name}-tg-{track.name}",
+
+        def target_group(
+            resource: str, label: str, port: int, version: str, path: str, matcher: str
+        ) -> aws.lb.TargetGroup:
+            return aws.lb.TargetGroup(
+                resource,
                 name=stack_unique_name(
-                    f"{service.name}-{track.name}",
-                    32,
-                    salt=(name, target_type, str(service.port), "public" if public else "internal"),
+                    label, 32, salt=(name, target_type, str(port), "public" if public else "internal")
                 ),
-                port=service.port,
+                port=port,
                 protocol="HTTP",
-                protocol_version="HTTP1",
+                protocol_version=version,
                 target_type=target_type,
                 vpc_id=foundation.vpc_id,
                 deregistration_delay="30",
                 load_balancing_algorithm_type="least_outstanding_requests",
                 health_check={
                     "enabled": True,
-                    "path": health.ready_path,
+                    "path": path,
                     "protocol": "HTTP",
                     "port": "traffic-port",
-                    "matcher": "200",
+                    "matcher": matcher,
                     "interval": 10,
                     "timeout": 5,
                     "healthy_threshold": 2,
@@ -489,37 +489,32 @@ class LoadBalancer:
                 },
                 opts=self._child,
             )
+
+        self.target_groups: dict[str, aws.lb.TargetGroup] = {
+            track.name: target_group(
+                f"{name}-tg-{track.name}",
+                f"{service.name}-{track.name}",
+                service.port,
+                "HTTP1",
+                health.ready_path,
+                "200",
+            )
+            for track in tracks
+        }
+        # gRPC target groups (protocol version GRPC) check grpc.health.v1 on the gRPC port; 0 is the status OK.
         self.grpc_target_groups: dict[str, aws.lb.TargetGroup] = {}
         if service.grpc_port:
-            for track in tracks:
-                self.grpc_target_groups[track.name] = aws.lb.TargetGroup(
+            self.grpc_target_groups = {
+                track.name: target_group(
                     f"{name}-grpc-tg-{track.name}",
-                    name=stack_unique_name(
-                        f"{service.name}-{track.name}-grpc",
-                        32,
-                        salt=(name, target_type, str(service.grpc_port), "public" if public else "internal"),
-                    ),
-                    port=service.grpc_port,
-                    protocol="HTTP",
-                    protocol_version="GRPC",
-                    target_type=target_type,
-                    vpc_id=foundation.vpc_id,
-                    deregistration_delay="30",
-                    load_balancing_algorithm_type="least_outstanding_requests",
-                    # grpc.health.v1 on the serving image's gRPC port; 0 is the gRPC status OK.
-                    health_check={
-                        "enabled": True,
-                        "path": GRPC_HEALTH_PATH,
-                        "protocol": "HTTP",
-                        "port": "traffic-port",
-                        "matcher": "0",
-                        "interval": 10,
-                        "timeout": 5,
-                        "healthy_threshold": 2,
-                        "unhealthy_threshold": 3,
-                    },
-                    opts=self._child,
+                    f"{service.name}-{track.name}-grpc",
+                    service.grpc_port,
+                    "GRPC",
+                    GRPC_HEALTH_PATH,
+                    "0",
                 )
+                for track in tracks
+            }
         forward: dict[str, Any] = {
             "type": "forward",
             "forward": {"target_groups": [{"arn": self.target_groups[t.name].arn, "weight": t.weight} for t in tracks]},

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from ..spec import SERVICE_PATH, ModelService
-from ..validation import SpecError
+from ..validation import ServiceSpecError, SpecError
 
 __all__ = [
     "ACR_HOST",
@@ -39,16 +39,6 @@ _VAULT_OBJECT = re.compile(
 _BLOB = re.compile(
     r"https://(?P<account>[a-z0-9]{3,24})\.blob\.core\.windows\.net/(?P<container>[a-z0-9-]{3,63})(/\S*)?"
 )
-
-
-class ServiceSpecError(SpecError):
-    """An error in ``modelport:service`` found by a target: its key path stays absolute (see modelport.aws)."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{SERVICE_PATH}.{key}", reason)
-
-    def under(self, prefix: str) -> SpecError:
-        return self
 
 
 @dataclass(frozen=True)

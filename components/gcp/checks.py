@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..spec import SERVICE_PATH, ModelService, parse_image
-from ..validation import SpecError
+from ..spec import ModelService, parse_image
+from ..validation import ServiceSpecError
 
 __all__ = [
     "ArtifactRegistryImage",
@@ -36,16 +36,6 @@ NOTIFICATION_CHANNEL = rf"projects/{PROJECT_ID}/notificationChannels/\d+"
 _AR_HOST = re.compile(r"(?P<location>[a-z0-9-]+)-docker\.pkg\.dev")
 # The service agents' default accounts that a workload must never run as.
 DEFAULT_ACCOUNT = re.compile(r"(\d+-compute@developer|[a-z0-9-]+@appspot)\.gserviceaccount\.com")
-
-
-class ServiceSpecError(SpecError):
-    """An error in ``modelport:service`` found by a GCP target: its key path stays absolute."""
-
-    def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{SERVICE_PATH}.{key}", reason)
-
-    def under(self, prefix: str) -> SpecError:
-        return self
 
 
 @dataclass(frozen=True)
