@@ -474,6 +474,50 @@ class Foundation(pulumi.ComponentResource):
         )
 
 
+def key_vault_encryption(key_id: pulumi.Input[str], identity_id: pulumi.Input[str]) -> dict[str, Any]:
+    """Storage encryption with the Key Vault key ``key_id`` through the user-assigned identity ``identity_id``."""
+    key = pulumi.Output.from_input(key_id)
+    return {
+        "key_source": "Microsoft.Keyvault",
+        "key_vault_properties": {
+            "key_name": key.apply(lambda k: k.rstrip("/").split("/keys/", 1)[1].split("/")[0]),
+            "key_vault_uri": key.apply(lambda k: k.split("/keys/", 1)[0] + "/"),
+        },
+        "encryption_identity": {"encryption_user_assigned_identity": identity_id},
+        "require_infrastructure_encryption": True,
+    }
+
+
+def private_storage_account(
+    resource_name: str,
+    account_name: str,
+    ctx: AzureContext,
+    identity_id: pulumi.Input[str],
+    zone_names: tuple[str, ...],
+    encryption: Mapping[str, Any],
+    opts: pulumi.ResourceOptions,
+) -> azure_native.storage.StorageAccount:
+    """A storage account reached only with Entra ID, over a private network path, zone-redundant where it can be."""
+    return azure_native.storage.StorageAccount(
+        resource_name,
+        account_name=account_name,
+        resource_group_name=ctx.resource_group_name,
+        location=ctx.location,
+        kind="StorageV2",
+        sku={"name": "Standard_ZRS" if len(zone_names) >= 2 else "Standard_LRS"},
+        identity={"type": "UserAssigned", "user_assigned_identities": [identity_id]},
+        enable_https_traffic_only=True,
+        minimum_tls_version="TLS1_2",
+        allow_blob_public_access=False,
+        allow_shared_key_access=False,
+        default_to_o_auth_authentication=True,
+        public_network_access="Disabled",
+        network_rule_set={"default_action": "Deny", "bypass": "AzureServices"},
+        encryption=dict(encryption),
+        opts=opts,
+    )
+
+
 def _zones_of(args: AzureArgs) -> tuple[str, ...]:
     return args.zone_names
 

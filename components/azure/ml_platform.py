@@ -16,6 +16,7 @@ from ..base import component_props
 from ..validation import SpecError, check_int, check_optional_str
 from .alarms import ML_ENDPOINT, error_and_latency_alerts
 from .checks import ServiceSpecError, arm_id, blob_artifact, refuse_other_cloud_artifact, require_private_or_vm
+from .foundation import key_vault_encryption, private_storage_account
 from .iam import AzureContext, assign
 from .naming import compact_name, digest, dns_name
 from .pattern import PatternArgs, component_options, foundation_for, provider_for_target
@@ -228,36 +229,21 @@ class AzureMlEndpoint(pulumi.ComponentResource):
 
     def _storage(self, ctx: AzureContext, ready: list[pulumi.Resource]) -> azure_native.storage.StorageAccount:
         args, name, foundation = self._args, self._name, self.foundation
-        vault_uri = foundation.key_id.apply(lambda k: k.split("/keys/", 1)[0] + "/")  # type: ignore[union-attr]
-        key_name = foundation.key_id.apply(lambda k: k.rstrip("/").split("/keys/", 1)[1].split("/")[0])  # type: ignore[union-attr]
-        account = azure_native.storage.StorageAccount(
+        return private_storage_account(
             f"{name}-storage",
-            account_name=compact_name(f"{name}st", 24),
-            resource_group_name=ctx.resource_group_name,
-            location=ctx.location,
-            kind="StorageV2",
-            sku={"name": "Standard_ZRS" if len(args.zone_names) >= 2 else "Standard_LRS"},
-            identity={"type": "UserAssigned", "user_assigned_identities": [foundation.identity.id]},
-            enable_https_traffic_only=True,
-            minimum_tls_version="TLS1_2",
-            allow_blob_public_access=False,
-            allow_shared_key_access=False,
-            default_to_o_auth_authentication=True,
-            public_network_access="Disabled",
-            network_rule_set={"default_action": "Deny", "bypass": "AzureServices"},
-            encryption={
-                "key_source": "Microsoft.Keyvault",
-                "key_vault_properties": {"key_name": key_name, "key_vault_uri": vault_uri},
-                "encryption_identity": {"encryption_user_assigned_identity": foundation.identity.id},
-                "require_infrastructure_encryption": True,
+            compact_name(f"{name}st", 24),
+            ctx,
+            foundation.identity.id,
+            args.zone_names,
+            {
+                **key_vault_encryption(foundation.key_id, foundation.identity.id),  # type: ignore[arg-type]
                 "services": {
                     "blob": {"enabled": True, "key_type": "Account"},
                     "file": {"enabled": True, "key_type": "Account"},
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
+            pulumi.ResourceOptions(parent=self, depends_on=ready),
         )
-        return account
 
     def _workspace_grants(self, ctx: AzureContext) -> list[pulumi.Resource]:
         """What a workspace with a user-assigned identity needs, each on its exact resource."""

@@ -24,6 +24,7 @@ from .checks import (
     require_private_or_vm,
 )
 from .container import ENVIRONMENT_DELEGATION, EntraAuthArgs, managed_environment
+from .foundation import key_vault_encryption, private_storage_account
 from .iam import AzureContext, assign
 from .naming import compact_name, dns_name
 from .pattern import component_options, foundation_for, provider_for_target
@@ -258,32 +259,15 @@ class FunctionAppService(pulumi.ComponentResource):
         if foundation.key_id is not None:
             grant = foundation.grant_key(f"{name}-storage-key-user", foundation.identity.principal_id, self)
             ready += [grant] if grant is not None else []
-            encryption = {
-                "key_source": "Microsoft.Keyvault",
-                "key_vault_properties": {
-                    "key_name": foundation.key_id.apply(lambda k: k.rstrip("/").split("/keys/", 1)[1].split("/")[0]),
-                    "key_vault_uri": foundation.key_id.apply(lambda k: k.split("/keys/", 1)[0] + "/"),
-                },
-                "encryption_identity": {"encryption_user_assigned_identity": foundation.identity.id},
-                "require_infrastructure_encryption": True,
-            }
-        account = azure_native.storage.StorageAccount(
+            encryption = key_vault_encryption(foundation.key_id, foundation.identity.id)
+        account = private_storage_account(
             f"{name}-storage",
-            account_name=compact_name(f"{name}fn", 24),
-            resource_group_name=ctx.resource_group_name,
-            location=ctx.location,
-            kind="StorageV2",
-            sku={"name": "Standard_ZRS" if len(args.zone_names) >= 2 else "Standard_LRS"},
-            identity={"type": "UserAssigned", "user_assigned_identities": [foundation.identity.id]},
-            enable_https_traffic_only=True,
-            minimum_tls_version="TLS1_2",
-            allow_blob_public_access=False,
-            allow_shared_key_access=False,
-            default_to_o_auth_authentication=True,
-            public_network_access="Disabled",
-            network_rule_set={"default_action": "Deny", "bypass": "AzureServices"},
-            encryption=encryption,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=ready),
+            compact_name(f"{name}fn", 24),
+            ctx,
+            foundation.identity.id,
+            args.zone_names,
+            encryption,
+            pulumi.ResourceOptions(parent=self, depends_on=ready),
         )
         foundation.private_endpoint("st-blob", account.id, "blob", (BLOB_ZONE,), self)
         foundation.private_endpoint("st-queue", account.id, "queue", (QUEUE_ZONE,), self)
