@@ -48,6 +48,7 @@ SERVER_LIBS = [
     "pysimdjson",
     "prometheus-client",
     "numpy",
+    "hpack",
     "grpcio",
     "protobuf",
     "pyyaml",

@@ -7,6 +7,7 @@ import csv
 import enum
 import gc
 import io
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ import orjson
 from . import tensorjson
 from .errors import BadRequest, NotAcceptable
 from .runtime.base import Signature
-from .tensors import STRING, cast_array, dtype_from_kserve, format_shape, kserve_names, to_array
+from .tensors import STRING, cast_array, dtype_from_kserve, format_shape, kserve_names, little_endian, to_array
 
 Arrays = dict[str, np.ndarray]
 
@@ -238,7 +239,7 @@ def _kserve_tensor(
         itemsize = spec.dtype.itemsize
         if len(chunk) % itemsize:
             raise BadRequest(f"input {name!r}: {len(chunk)} bytes is not a whole number of {datatype} values")
-        array = np.frombuffer(chunk, dtype=spec.dtype.newbyteorder("<")).astype(spec.dtype, copy=False)
+        array = np.frombuffer(chunk, dtype=little_endian(spec.dtype)).astype(spec.dtype, copy=False)
     elif "data" not in tensor:
         raise BadRequest(f"input {name!r} has no 'data'")
     elif spec.dtype == STRING:
@@ -249,10 +250,10 @@ def _kserve_tensor(
         except ValueError:
             raise BadRequest(f"input {name!r} is ragged: every row must have the same shape") from None
         array = cast_array(spec, raw)
-    if array.size != int(np.prod(shape, dtype=np.int64)):
+    if array.size != math.prod(shape):
         raise BadRequest(
             f"input {name!r}: data has {array.size} elements but shape {format_shape(tuple(shape))} "
-            f"needs {int(np.prod(shape, dtype=np.int64))}"
+            f"needs {math.prod(shape)}"
         )
     return name, array.reshape(shape)
 

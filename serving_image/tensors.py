@@ -46,6 +46,19 @@ _KSERVE_NAMES = {
     "object": "BYTES",
 }
 SUPPORTED_DTYPES = frozenset(np.dtype(name) for name in _TF_NAMES)
+# Keyed by dtype object: ``dtype.name`` is computed in Python on every access, a dict lookup by dtype is not.
+_TF_BY_DTYPE = {np.dtype(name): tf_name for name, tf_name in _TF_NAMES.items()}
+_KSERVE_BY_DTYPE = {np.dtype(name): kserve_name for name, kserve_name in _KSERVE_NAMES.items()}
+_DTYPE_BY_KSERVE = {kserve_name: dtype for dtype, kserve_name in _KSERVE_BY_DTYPE.items()}
+_LITTLE_ENDIAN: dict[np.dtype, np.dtype] = {}
+
+
+def little_endian(dtype: np.dtype) -> np.dtype:
+    """``dtype`` in little-endian byte order, the order of every binary tensor encoding the server speaks."""
+    found = _LITTLE_ENDIAN.get(dtype)
+    if found is None:
+        found = _LITTLE_ENDIAN[dtype] = dtype.newbyteorder("<")
+    return found
 
 
 @dataclass(frozen=True)
@@ -64,11 +77,11 @@ class TensorSpec:
 
     @property
     def tf_dtype(self) -> str:
-        return _TF_NAMES[self.dtype.name]
+        return _TF_BY_DTYPE[self.dtype]
 
     @property
     def kserve_dtype(self) -> str:
-        return _KSERVE_NAMES[self.dtype.name]
+        return _KSERVE_BY_DTYPE[self.dtype]
 
     @property
     def dims(self) -> list[int]:
@@ -77,10 +90,7 @@ class TensorSpec:
 
 
 def dtype_from_kserve(name: str) -> np.dtype | None:
-    for numpy_name, kserve_name in _KSERVE_NAMES.items():
-        if kserve_name == name:
-            return np.dtype(numpy_name)
-    return None
+    return _DTYPE_BY_KSERVE.get(name)
 
 
 def kserve_names() -> list[str]:

@@ -8,8 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
-
 from ..errors import NotFound
 from ..repository import State
 from ..service import Service
@@ -40,12 +38,12 @@ class HealthServicer:
     def _status(self) -> int:
         return _SERVING if self.service.repository.ready else _NOT_SERVING
 
-    async def Check(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def Check(self, request: Any, context: Any) -> Any:  # noqa: N802
         if not self._known(request.service):
             raise NotFound(f"unknown service {request.service!r}")
         return health_pb2.HealthCheckResponse(status=self._status())
 
-    async def Watch(self, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:  # noqa: N802
+    async def Watch(self, request: Any, context: Any) -> AsyncIterator[Any]:  # noqa: N802
         if not self._known(request.service):
             yield health_pb2.HealthCheckResponse(status=health_pb2.HealthCheckResponse.SERVICE_UNKNOWN)
             return

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
-
 from .. import __version__
 from ..service import Service
 from .protos import open_inference_pb2 as v2
@@ -21,23 +19,23 @@ class KServeServicer:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    async def ServerLive(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ServerLive(self, request: Any, context: Any) -> Any:  # noqa: N802
         return v2.ServerLiveResponse(live=self.service.repository.loaded)
 
-    async def ServerReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ServerReady(self, request: Any, context: Any) -> Any:  # noqa: N802
         return v2.ServerReadyResponse(ready=self.service.repository.ready)
 
-    async def ModelReady(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelReady(self, request: Any, context: Any) -> Any:  # noqa: N802
         repository = self.service.repository
         repository.check_name(request.name)
         if repository.loaded and request.version:
             repository.resolve(request.name, request.version)  # NOT_FOUND for a version that does not exist
         return v2.ModelReadyResponse(ready=repository.ready)
 
-    async def ServerMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ServerMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         return v2.ServerMetadataResponse(name="modelport", version=__version__, extensions=[])
 
-    async def ModelMetadata(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
         servable = self.service.predictor.resolve(request.name, _version(request.version))
         signature = servable.signature(None)
         return v2.ModelMetadataResponse(
@@ -48,7 +46,7 @@ class KServeServicer:
             outputs=[v2_tensor_metadata(spec) for spec in signature.outputs.values()],
         )
 
-    async def ModelInfer(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def ModelInfer(self, request: Any, context: Any) -> Any:  # noqa: N802
         servable = self.service.predictor.resolve(request.model_name, _version(request.model_version))
         signature = servable.signature(None)
         inputs = decode_v2_inputs(request, signature)

@@ -4,6 +4,7 @@ tensor, like the JSON codecs."""
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,7 +13,7 @@ import numpy as np
 
 from ..errors import BadRequest
 from ..runtime.base import Signature
-from ..tensors import STRING, TensorSpec, cast_array, dtype_from_kserve, format_shape, kserve_names
+from ..tensors import STRING, TensorSpec, cast_array, dtype_from_kserve, format_shape, kserve_names, little_endian
 from .protos import open_inference_pb2 as v2
 from .protos import tensor_pb2
 
@@ -75,7 +76,7 @@ def tensor_proto_to_array(name: str, proto: Any, spec: TensorSpec | None) -> np.
     shape = tuple(dim.size for dim in proto.tensor_shape.dim)
     if any(size < 0 for size in shape):
         raise BadRequest(f"input {name!r}: shape {format_shape(shape)} has a negative dimension")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = math.prod(shape)
     if proto.tensor_content:
         if dtype == STRING:
             raise BadRequest(f"input {name!r}: DT_STRING values go in string_val, not tensor_content")
@@ -84,7 +85,7 @@ def tensor_proto_to_array(name: str, proto: Any, spec: TensorSpec | None) -> np.
                 f"input {name!r}: tensor_content has {len(proto.tensor_content)} bytes but shape "
                 f"{format_shape(shape)} of {dtype.name} needs {count * dtype.itemsize}"
             )
-        array = np.frombuffer(proto.tensor_content, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+        array = np.frombuffer(proto.tensor_content, dtype=little_endian(dtype)).astype(dtype, copy=False)
         return array.reshape(shape)
     values = _typed_values(proto, dtype)
     if dtype == STRING:
@@ -114,7 +115,7 @@ def array_to_tensor_proto(array: np.ndarray, proto: Any) -> None:
     if number == tensor_pb2.DT_STRING:
         proto.string_val.extend(_as_bytes(item) for item in array.reshape(-1))
     else:
-        proto.tensor_content = np.ascontiguousarray(array, dtype=dtype.newbyteorder("<")).tobytes()
+        proto.tensor_content = np.ascontiguousarray(array, dtype=little_endian(dtype)).tobytes()
 
 
 def _as_bytes(item: Any) -> bytes:
@@ -191,7 +192,7 @@ def decode_v2_inputs(request: Any, signature: Signature) -> dict[str, np.ndarray
         shape = tuple(tensor.shape)
         if any(size < 0 for size in shape):
             raise BadRequest(f"input {name!r}: shape {format_shape(shape)} has a negative dimension")
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         if raw_contents:
             if tensor.HasField("contents"):
                 raise BadRequest(f"input {name!r} has contents, but the request uses raw_input_contents")
@@ -204,7 +205,7 @@ def decode_v2_inputs(request: Any, signature: Signature) -> dict[str, np.ndarray
                         f"input {name!r}: raw contents of {len(raw)} bytes but shape {format_shape(shape)} of "
                         f"{datatype} needs {count * dtype.itemsize}"
                     )
-                array = np.frombuffer(raw, dtype=dtype.newbyteorder("<")).astype(dtype, copy=False)
+                array = np.frombuffer(raw, dtype=little_endian(dtype)).astype(dtype, copy=False)
         else:
             field = _V2_FIELDS.get(datatype)
             if field is None:
@@ -240,9 +241,7 @@ def encode_v2_outputs(outputs: Mapping[str, np.ndarray], signature: Signature | 
             if dtype == STRING:
                 response.raw_output_contents.append(raw_bytes_contents(value))
             else:
-                response.raw_output_contents.append(
-                    np.ascontiguousarray(value, dtype=dtype.newbyteorder("<")).tobytes()
-                )
+                response.raw_output_contents.append(np.ascontiguousarray(value, dtype=little_endian(dtype)).tobytes())
         elif datatype == "FP16":
             raise BadRequest(f"output {name!r} is FP16, which travels only as raw contents; send raw inputs")
         else:

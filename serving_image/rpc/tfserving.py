@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import grpc
-
 from ..errors import BadRequest
 from ..repository import State
 from ..service import Service
@@ -36,7 +34,7 @@ class TFServingServicer:
     def __init__(self, service: Service) -> None:
         self.service = service
 
-    async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802
         spec = request.model_spec
         servable = self.service.predictor.resolve(spec.name, _requested_version(spec))
         signature = servable.signature(spec.signature_name or None)
@@ -56,7 +54,7 @@ class TFServingServicer:
             array_to_tensor_proto(value, response.outputs[name])
         return response
 
-    async def GetModelStatus(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
+    async def GetModelStatus(self, request: Any, context: Any) -> Any:  # noqa: N802
         repository = self.service.repository
         spec = request.model_spec
         repository.check_name(spec.name)
