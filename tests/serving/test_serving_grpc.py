@@ -1,4 +1,4 @@
-"""The gRPC front end against a real server (uvicorn and grpc.aio in one event loop) serving a fake model:
+"""The gRPC front end against a real server (uvicorn and the gRPC transport in one event loop) serving a fake model:
 KServe V2, TF Serving Predict and GetModelStatus, and grpc.health.v1, with the same answers and error
 mapping as HTTP, and the same batcher."""
 
