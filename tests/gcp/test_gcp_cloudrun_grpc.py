@@ -245,3 +245,48 @@ def test_env_cannot_set_protocols_or_grpc_port_behind_the_spec(pulumi_mocks):
             gcp_service(env={key: "grpc"})
         assert f"env.{key}" in caught.value.path
         assert "service.grpc_port" in caught.value.reason
+
+
+# --- the example stack, narrowed to the Cloud Run patterns ---
+
+CLOUD_RUN_TARGETS = [
+    {"cloud": "gcp", "pattern": pattern, "region": "europe-west4", "options": {"project": "acme-ml-prod"}}
+    for pattern in ("container", "serverless")
+]
+
+
+def test_gcp_prod_cloud_run_targets_with_grpc_plan_clean_and_export_grpc_endpoints():
+    from pathlib import Path
+
+    from modelport.plan.runner import plan_stack
+
+    stacks = Path(__file__).resolve().parents[2] / "stacks"
+    overrides = [("modelport:service.grpc_port", 8081), ("modelport:targets", CLOUD_RUN_TARGETS)]
+    plan = plan_stack("gcp-prod", stacks, overrides=overrides)
+    assert plan.policy.violations == [], [(v.policy, v.message) for v in plan.policy.violations]
+    services = [r for r in plan.resources if r.type == RUN]
+    grpc = [r for r in services if r.name.endswith("-grpc-service")]
+    assert (len(services), len(grpc)) == (4, 2)
+    for service in grpc:
+        container = service.inputs["template"]["containers"][0]
+        assert container["ports"] == {"containerPort": 8081, "name": "h2c"}
+        assert container["startupProbe"]["grpc"] == {"port": 8081}
+    endpoints = plan.outputs["grpc_endpoints"]
+    assert sorted(endpoints) == ["gcp-container-europe-west4", "gcp-serverless-europe-west4"]
+    assert all(value.endswith("-ez.a.run.app:443") and "-grpc-" in value for value in endpoints.values())
+    commands = plan.outputs["grpc_invoke"]
+    for key, command in commands.items():
+        assert command.startswith("grpcurl -import-path serving_image/rpc/protos -proto open_inference_service.proto")
+        assert f"-d @ {endpoints[key]} inference.GRPCInferenceService/ModelInfer < infer.json" in command
+        assert "print-identity-token" in command  # Cloud Run checks the invoker role on gRPC too
+
+
+def test_gcp_prod_without_grpc_port_exports_no_grpc_endpoints():
+    from pathlib import Path
+
+    from modelport.plan.runner import plan_stack
+
+    stacks = Path(__file__).resolve().parents[2] / "stacks"
+    plan = plan_stack("gcp-prod", stacks, overrides=[("modelport:targets", CLOUD_RUN_TARGETS)])
+    assert "grpc_endpoints" not in plan.outputs and "grpc_invoke" not in plan.outputs
+    assert not [r for r in plan.resources if r.name.endswith("-grpc-service")]
