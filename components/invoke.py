@@ -9,7 +9,7 @@ import pulumi
 
 from .spec import ModelService, Target
 
-__all__ = ["caller_access", "invoke_command"]
+__all__ = ["caller_access", "grpc_invoke_command", "invoke_command"]
 
 # The request body is the model's own: KServe V2 ``{"inputs": [{name, shape, datatype, data}]}``.
 _BODY_NOTE = 'request.json holds a KServe V2 body: {"inputs": [{"name", "shape", "datatype", "data"}]}'
@@ -70,6 +70,22 @@ def invoke_command(service: ModelService, target: Target, component: Any) -> pul
 
         return endpoint.apply(in_cluster)
     return endpoint.apply(lambda url: _join(url, path)).apply(_curl)
+
+
+def grpc_invoke_command(service: ModelService, target: Target, component: Any) -> pulumi.Output[str]:
+    """One grpcurl command that calls the model's KServe V2 ``ModelInfer`` on the target's gRPC endpoint
+    (``host:port``, TLS), run from the repository root so grpcurl reads the serving image's vendored protos,
+    with ``infer.json`` a V2 ``ModelInferRequest`` in protobuf JSON."""
+    auth = ""
+    if target.cloud == "gcp" and not service.exposure.anonymous:
+        # Cloud Run checks roles/run.invoker on a Google-signed ID token, on gRPC as on HTTP.
+        auth = '-H "authorization: Bearer $(gcloud auth print-identity-token)" '
+    return pulumi.Output.from_input(component.grpc_endpoint).apply(
+        lambda address: (
+            "grpcurl -import-path serving_image/rpc/protos -proto open_inference_service.proto "
+            f"{auth}-d @ {shlex.quote(address)} inference.GRPCInferenceService/ModelInfer < infer.json"
+        )
+    )
 
 
 def caller_access(service: ModelService, target: Target, component: Any) -> dict[str, Any]:

@@ -75,6 +75,8 @@ SERVING_ENV = MappingProxyType(
         "MODEL_NAME": "model.name",
         "SIGNATURE_NAME": "model.signature",
         "GRPC_PORT": "service.grpc_port",
+        # Which front ends the image opens (http, grpc): a target derives it from grpc_port (Cloud Run's gRPC service).
+        "PROTOCOLS": "service.grpc_port",
     }
 )
 SECRET_LOOKING_ENV = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL|ACCESS_?KEY)", re.I)

@@ -21,6 +21,8 @@ PORT_VARIABLES = (
 )
 DEFAULT_PORT = 8080
 DEFAULT_GRPC_PORT = 8081
+# PROTOCOLS: which front ends the server opens. Unset means both (gRPC only while GRPC_PORT is not 0).
+PROTOCOL_NAMES = ("http", "grpc")
 
 # Where SageMaker extracts model.tar.gz. A module constant so tests can point it elsewhere.
 SAGEMAKER_MODEL_DIR = Path("/opt/ml/model")
@@ -56,8 +58,9 @@ class Settings:
     model_name: str = "model"
     signature_name: str = "serving_default"
     host: str = "0.0.0.0"
-    port: int = DEFAULT_PORT
+    port: int = DEFAULT_PORT  # 0 when HTTP is off (PROTOCOLS=grpc)
     grpc_port: int = 0  # 0: no gRPC; load_settings defaults it to DEFAULT_GRPC_PORT
+    serve_http: bool = True  # False with PROTOCOLS=grpc: no HTTP listener at all
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     batch_timeout_ms: float = DEFAULT_BATCH_TIMEOUT_MS
     max_queue_size: int = DEFAULT_MAX_QUEUE_SIZE
@@ -172,8 +175,14 @@ def load_settings(
         raise ConfigError(f"MODEL_NAME / --model-name must be letters, digits, '-', '_' or '.' (got {name!r})")
     graceful = _float(env, "GRACEFUL_TIMEOUT", 8.0, 0.5, 3600.0, "seconds")
     delay_default = 0.0 if on_lambda else min(1.0, graceful / 4)
-    http_port = resolve_port(env, port)
-    rpc_port = _grpc_port(env, grpc_port, http_port)
+    protocols, protocols_named = resolve_protocols(env)
+    if "http" in protocols:
+        http_port = resolve_port(env, port)
+    elif port is not None:
+        raise ConfigError(f"--port {port} is the HTTP port, but PROTOCOLS={','.join(protocols)} serves no HTTP")
+    else:
+        http_port = 0  # the platform's PORT (Cloud Run sets it to the container port) is gRPC's here
+    rpc_port = _grpc_port(env, grpc_port, http_port, protocols, protocols_named)
     return Settings(
         model=resolve_model_source(env, model_dir, sagemaker_dir),
         model_name=name,
@@ -181,6 +190,7 @@ def load_settings(
         host=host or _set(env, "HOST") or "0.0.0.0",
         port=http_port,
         grpc_port=rpc_port,
+        serve_http="http" in protocols,
         max_batch_size=max_batch,
         batch_timeout_ms=_float(env, "BATCH_TIMEOUT_MS", DEFAULT_BATCH_TIMEOUT_MS, 0.0, 1000.0, "milliseconds"),
         max_queue_size=_int(env, "MAX_QUEUE_SIZE", DEFAULT_MAX_QUEUE_SIZE, 1, 1_000_000, "an integer"),
@@ -206,11 +216,44 @@ def load_settings(
     )
 
 
-def _grpc_port(environ: Mapping[str, str], flag: int | None, http_port: int) -> int:
+def resolve_protocols(environ: Mapping[str, str]) -> tuple[tuple[str, ...], bool]:
+    """``PROTOCOLS``: a comma list of ``http`` and ``grpc`` (default both), and whether it was set.
+
+    ``grpc`` alone opens no HTTP listener: a platform that routes one port to the container in HTTP/2
+    cleartext (Cloud Run with end-to-end HTTP/2) reaches gRPC there."""
+    if "PROTOCOLS" not in environ:
+        return PROTOCOL_NAMES, False
+    raw = environ["PROTOCOLS"]
+    accepted = f"a comma list of {' and '.join(PROTOCOL_NAMES)} (e.g. 'http,grpc' or 'grpc')"
+    names = [item.strip().lower() for item in raw.split(",")]
+    if not raw.strip() or "" in names:
+        raise ConfigError(f"PROTOCOLS must be {accepted} (got {raw!r})")
+    unknown = [name for name in names if name not in PROTOCOL_NAMES]
+    if unknown or len(set(names)) != len(names):
+        raise ConfigError(f"PROTOCOLS must be {accepted}, each at most once (got {raw!r})")
+    return tuple(name for name in PROTOCOL_NAMES if name in names), True
+
+
+def _grpc_port(
+    environ: Mapping[str, str],
+    flag: int | None,
+    http_port: int,
+    protocols: tuple[str, ...] = PROTOCOL_NAMES,
+    protocols_named: bool = False,
+) -> int:
     """``--grpc-port``, else ``GRPC_PORT``, else 8081; 0 turns gRPC off. Never the HTTP port.
 
     Lambda and Azure Functions forward only HTTP to the container, so there the default is 0; an explicit
-    ``GRPC_PORT`` is still honoured."""
+    ``GRPC_PORT`` is still honoured. ``PROTOCOLS`` without ``grpc`` refuses a gRPC port; ``PROTOCOLS`` that
+    names ``grpc`` needs one."""
+    if "grpc" not in protocols:
+        given = flag if flag is not None else _int(environ, "GRPC_PORT", 0, 0, 65535, "a TCP port (0 turns gRPC off)")
+        if given:
+            raise ConfigError(
+                f"GRPC_PORT / --grpc-port is {given}, but PROTOCOLS={','.join(protocols)} serves no gRPC; "
+                "add grpc to PROTOCOLS, or set GRPC_PORT to 0"
+            )
+        return 0
     if flag is not None:
         if not 0 <= flag <= 65535:
             raise ConfigError(f"--grpc-port must be a TCP port from 1 to 65535, or 0 for no gRPC (got {flag})")
@@ -219,9 +262,19 @@ def _grpc_port(environ: Mapping[str, str], flag: int | None, http_port: int) -> 
         http_only = any(_set(environ, name) for name in ("AWS_LAMBDA_FUNCTION_NAME", "FUNCTIONS_CUSTOMHANDLER_PORT"))
         default = 0 if http_only else DEFAULT_GRPC_PORT
         value = _int(environ, "GRPC_PORT", default, 0, 65535, "a TCP port (0 turns gRPC off)")
-    if value == http_port:
+    if value == 0 and protocols_named:
+        raise ConfigError(
+            f"PROTOCOLS={','.join(protocols)} serves gRPC, but GRPC_PORT / --grpc-port is 0; set GRPC_PORT to "
+            "the port gRPC listens on"
+        )
+    if value and value == http_port:
         raise ConfigError(f"GRPC_PORT / --grpc-port {value} is the HTTP port too; give gRPC its own port, or 0")
     return value
+
+
+def grpc_port_of(environ: Mapping[str, str], protocols: tuple[str, ...]) -> int:
+    """The gRPC port the server opens without HTTP (``PROTOCOLS=grpc``), resolved as at start-up."""
+    return _grpc_port(environ, None, 0, protocols, True)
 
 
 def _log_level(environ: Mapping[str, str]) -> str:

@@ -13,12 +13,14 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Generator
 from types import FrameType
 
 import uvicorn
+from uvicorn.server import STARTUP_FAILURE
 
 from .app import ServingApp
 from .config import Settings
@@ -101,7 +103,10 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
+        if self.settings.serve_http:
+            await super().startup(sockets)
+        else:
+            await self._start_without_http()
         if not self.started or not self.settings.grpc_port:
             return
         from .rpc.server import GrpcFrontEnd  # grpc is imported only when the server offers it
@@ -115,6 +120,16 @@ class DrainingServer(uvicorn.Server):
             self.should_exit = True
             return
         log.info("gRPC on %s:%d", self.settings.host, port)
+
+    async def _start_without_http(self) -> None:
+        """uvicorn's startup without its listener (PROTOCOLS=grpc): the lifespan still loads the model and the
+        main loop, signals and drain still run; only gRPC accepts connections."""
+        await self.lifespan.startup()
+        if self.lifespan.should_exit:
+            sys.exit(STARTUP_FAILURE)
+        self.servers = []
+        self.started = True
+        log.info("HTTP is off (PROTOCOLS=grpc)")
 
     def _grace_s(self) -> float:
         return self.config.timeout_graceful_shutdown or self.settings.graceful_timeout_s
@@ -223,12 +238,12 @@ def serve(settings: Settings) -> int:
     """Run until drained; return the process exit code."""
     server = build_server(settings)
     log.info(
-        "serving %r from %s (%s) on %s:%d; batching %s",
+        "serving %r from %s (%s) on %s:%s; batching %s",
         settings.model_name,
         settings.model.location,
         settings.model.setting,
         settings.host,
-        settings.port,
+        settings.port if settings.serve_http else f"{settings.grpc_port} (gRPC only)",
         f"up to {settings.max_batch_size} rows, {settings.batch_timeout_ms:g} ms" if settings.batching else "off",
     )
     server.run()

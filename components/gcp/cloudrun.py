@@ -1,6 +1,7 @@
 """What the container and serverless patterns share: one Cloud Run v2 service (CMEK, dedicated identity, Direct
 VPC egress, probes, revision-tag traffic split), invoker grants for named principals only, and the external
-Application LB with a serverless NEG when public."""
+Application LB with a serverless NEG when public. With ``service.grpc_port``, a second service ``<name>-grpc``
+runs the same image with ``PROTOCOLS=grpc`` behind end-to-end HTTP/2 (h2c), with the same settings and callers."""
 
 from __future__ import annotations
 
@@ -30,9 +31,13 @@ INGRESS = {
 }
 EGRESS = {"all-traffic": "ALL_TRAFFIC", "private-ranges-only": "PRIVATE_RANGES_ONLY"}
 CONTAINER_NAME = "model-server"
-GRPC_ON_CLOUD_RUN = (
-    "Cloud Run routes one port per service and carries gRPC only over end-to-end HTTP/2 (h2c); the serving "
-    "image answers HTTP on that port with uvicorn, which has no HTTP/2, so HTTP and gRPC cannot share it"
+# The gRPC services the serving image answers (serving_image/rpc/health.py SERVICES): a public load balancer
+# routes these method paths to the gRPC service and everything else to the HTTP one.
+GRPC_SERVICES = (
+    "inference.GRPCInferenceService",
+    "tensorflow.serving.PredictionService",
+    "tensorflow.serving.ModelService",
+    "grpc.health.v1.Health",
 )
 
 
@@ -55,7 +60,9 @@ class CloudRunArgs(LbArgs):
     binary_authorization: str = "default"
     execution_environment: str = "gen2"
 
-    GRPC_REFUSAL: ClassVar[str | None] = GRPC_ON_CLOUD_RUN
+    # Cloud Run routes one port per service and carries gRPC only over end-to-end HTTP/2 (h2c), which uvicorn
+    # cannot speak: gRPC gets its own service running the image with PROTOCOLS=grpc (see CloudRunBase).
+    GRPC_REFUSAL: ClassVar[str | None] = None
     KEY_AGENTS: ClassVar[tuple[str, ...]] = ("run", "artifactregistry", "storage")
 
     def __post_init__(self) -> None:
@@ -114,6 +121,7 @@ class CloudRunBase(pulumi.ComponentResource):
 
     endpoint: pulumi.Output[str]
     identity: pulumi.Output[str]
+    grpc_endpoint: pulumi.Output[str] | None
 
     def __init__(self, name: str, args: CloudRunArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(self.TYPE, name, component_props(args), opts)
@@ -123,43 +131,16 @@ class CloudRunBase(pulumi.ComponentResource):
         self.foundation = foundation_for(self, name, args)
         members = args.callers()
         self.service_name = stack_unique_name(name, 32)
-        tracks = [t for t in svc.tracks]
-        template_track = tracks[-1]
-        extra: dict[str, Any] = {}
-        if args.binary_authorization == "default":
-            extra["binary_authorization"] = {"use_default": True}
-        if svc.exposure.anonymous:
-            # Explicitly asked for (never in prod): the policy pack still reports it.
-            extra["invoker_iam_disabled"] = True
-        self.service = gcp.cloudrunv2.Service(
-            f"{name}-service",
-            project=args.project,
-            location=args.region,
-            name=self.service_name,
-            ingress=args.ingress_value,
-            deletion_protection=args.profile.deletion_protection,
-            default_uri_disabled=svc.exposure.public,
-            template=self._template(template_track),
-            traffics=self._traffic(tracks),
-            labels=args.resource_labels,
-            **extra,
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[*self.foundation.key_grant_dependencies("run"), *self.foundation.grants],
-            ),
-        )
-        self.invokers = [
-            gcp.cloudrunv2.ServiceIamMember(
-                f"{name}-invoker-{index}",
-                project=args.project,
-                location=args.region,
-                name=self.service.name,
-                role="roles/run.invoker",
-                member=member,
-                opts=child,
-            )
-            for index, member in enumerate(members)
-        ]
+        self.service = self._cloud_run_service(f"{name}-service", self.service_name, grpc=False)
+        self.invokers = self._invokers(name, self.service, members)
+        # gRPC: the same image, settings and callers as a second service on end-to-end HTTP/2 (h2c).
+        self.grpc_service: gcp.cloudrunv2.Service | None = None
+        self.grpc_service_name: str | None = None
+        self.grpc_neg = None
+        if svc.grpc_port is not None:
+            self.grpc_service_name = stack_unique_name(name, 32, suffix="-grpc")
+            self.grpc_service = self._cloud_run_service(f"{name}-grpc-service", self.grpc_service_name, grpc=True)
+            self.invokers += self._invokers(f"{name}-grpc", self.grpc_service, members)
         self.load_balancer = None
         if svc.exposure.public:
             self.neg = gcp.compute.RegionNetworkEndpointGroup(
@@ -170,6 +151,15 @@ class CloudRunBase(pulumi.ComponentResource):
                 cloud_run={"service": self.service.name},
                 opts=child,
             )
+            if self.grpc_service is not None:
+                self.grpc_neg = gcp.compute.RegionNetworkEndpointGroup(
+                    f"{name}-grpc-neg",
+                    project=args.project,
+                    region=args.region,
+                    network_endpoint_type="SERVERLESS",
+                    cloud_run={"service": self.grpc_service.name},
+                    opts=child,
+                )
             self.load_balancer = LoadBalancer(
                 f"{name}-lb",
                 args,
@@ -180,23 +170,29 @@ class CloudRunBase(pulumi.ComponentResource):
                 members=members,
                 serverless=True,
                 service_account=self.foundation.service_account_email,
+                grpc_backend_group=self.grpc_neg.id if self.grpc_neg is not None else None,
+                grpc_services=GRPC_SERVICES,
                 opts=child,
             )
             if args.iap:
-                self.invokers.append(
-                    gcp.cloudrunv2.ServiceIamMember(
-                        f"{name}-invoker-iap",
-                        project=args.project,
-                        location=args.region,
-                        name=self.service.name,
-                        role="roles/run.invoker",
-                        member=service_agent(self.foundation.project_number, "iap"),
-                        opts=child,
-                    )
-                )
+                iap_agent = service_agent(self.foundation.project_number, "iap")
+                self.invokers.append(self._invoker(f"{name}-invoker-iap", self.service, iap_agent))
+                if self.grpc_service is not None:
+                    self.invokers.append(self._invoker(f"{name}-grpc-invoker-iap", self.grpc_service, iap_agent))
             self.endpoint = self.load_balancer.url
+            # gRPC reaches the same host and certificate; the URL map sends the gRPC method paths to its service.
+            self.grpc_endpoint = (
+                self.load_balancer.url.apply(lambda url: url.removeprefix("https://") + ":443")
+                if self.grpc_service is not None
+                else None
+            )
         else:
             self.endpoint = self.service.uri
+            self.grpc_endpoint = (
+                self.grpc_service.uri.apply(lambda url: url.removeprefix("https://") + ":443")
+                if self.grpc_service is not None
+                else None
+            )
         self.alarms = alert_policies(
             self,
             name,
@@ -211,20 +207,77 @@ class CloudRunBase(pulumi.ComponentResource):
             ),
         )
         self.identity = self.foundation.service_account_email
-        self.register_outputs({"endpoint": self.endpoint, "identity": self.identity, "service": self.service.name})
+        outputs: dict[str, Any] = {"endpoint": self.endpoint, "identity": self.identity, "service": self.service.name}
+        if self.grpc_service is not None:
+            outputs.update(grpc_endpoint=self.grpc_endpoint, grpc_service=self.grpc_service.name)
+        self.register_outputs(outputs)
+
+    # --- the services and their callers ---
+
+    def _cloud_run_service(self, resource_name: str, service_name: str, *, grpc: bool) -> gcp.cloudrunv2.Service:
+        """One Cloud Run service of the model: HTTP/1 on ``service.port``, or (``grpc``) the image with
+        ``PROTOCOLS=grpc`` on ``service.grpc_port`` over end-to-end HTTP/2. Everything else is shared."""
+        args = self._args
+        svc = args.service
+        tracks = list(svc.tracks)
+        extra: dict[str, Any] = {}
+        if args.binary_authorization == "default":
+            extra["binary_authorization"] = {"use_default": True}
+        if svc.exposure.anonymous:
+            # Explicitly asked for (never in prod): the policy pack still reports it.
+            extra["invoker_iam_disabled"] = True
+        return gcp.cloudrunv2.Service(
+            resource_name,
+            project=args.project,
+            location=args.region,
+            name=service_name,
+            ingress=args.ingress_value,
+            deletion_protection=args.profile.deletion_protection,
+            default_uri_disabled=svc.exposure.public,
+            template=self._template(tracks[-1], service_name, grpc=grpc),
+            traffics=self._traffic(tracks, service_name),
+            labels=args.resource_labels,
+            **extra,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[*self.foundation.key_grant_dependencies("run"), *self.foundation.grants],
+            ),
+        )
+
+    def _invokers(
+        self, prefix: str, service: gcp.cloudrunv2.Service, members: list[str]
+    ) -> list[gcp.cloudrunv2.ServiceIamMember]:
+        """``roles/run.invoker`` on one service for each member: ``<prefix>-invoker-<i>``."""
+        return [self._invoker(f"{prefix}-invoker-{i}", service, member) for i, member in enumerate(members)]
+
+    def _invoker(
+        self, resource_name: str, service: gcp.cloudrunv2.Service, member: pulumi.Input[str]
+    ) -> gcp.cloudrunv2.ServiceIamMember:
+        args = self._args
+        return gcp.cloudrunv2.ServiceIamMember(
+            resource_name,
+            project=args.project,
+            location=args.region,
+            name=service.name,
+            role="roles/run.invoker",
+            member=member,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     # --- the revision template ---
 
-    def revision_name(self, track: Variant) -> str:
+    def revision_name(self, track: Variant, service_name: str | None = None) -> str:
         """``<service>-<track>-<hash>``: deterministic, so earlier tracks' revisions can be addressed by name."""
         args = self._args
         settings = repr((args.service.image_of(track), sorted(args.service.env.items()), args.service.resources))
-        return f"{self.service_name}-{track.name}-{digest(settings)}"
+        return f"{service_name or self.service_name}-{track.name}-{digest(settings)}"
 
-    def _env(self, track: Variant) -> list[dict[str, Any]]:
+    def _env(self, track: Variant, *, grpc: bool = False) -> list[dict[str, Any]]:
         svc = self._args.service
-        # PORT is reserved: Cloud Run sets it to the container port. gRPC is off (see GRPC_REFUSAL).
-        env = {"MODEL_NAME": svc.model.name, "MODELPORT_TRACK": track.name, "GRPC_PORT": "0"}
+        # PORT is reserved: Cloud Run sets it to the container port. The HTTP service opens no gRPC; the gRPC
+        # service opens no HTTP, and serves gRPC on the container port (PORT is that port too).
+        grpc_env = {"PROTOCOLS": "grpc", "GRPC_PORT": str(svc.grpc_port)} if grpc else {"GRPC_PORT": "0"}
+        env = {"MODEL_NAME": svc.model.name, "MODELPORT_TRACK": track.name, **grpc_env}
         if svc.model.artifact_uri:
             env["MODEL_DIR"] = svc.model.artifact_uri
         env.update(svc.env)
@@ -241,14 +294,24 @@ class CloudRunBase(pulumi.ComponentResource):
             )
         return envs
 
-    def _template(self, track: Variant) -> dict[str, Any]:
+    def _template(self, track: Variant, service_name: str, *, grpc: bool = False) -> dict[str, Any]:
         args = self._args
         svc = args.service
         limits = cloud_run_limits(svc, args.region, args.PATTERN)
         gpu = "nvidia.com/gpu" in limits
         period = 10
+        if grpc:
+            # End-to-end HTTP/2: Cloud Run forwards h2c to the port named "h2c" instead of downgrading to HTTP/1.
+            port: dict[str, Any] = {"container_port": svc.grpc_port, "name": "h2c"}
+            # grpc.health.v1 with the empty service name: SERVING once the model is loaded and warm.
+            startup_check: dict[str, Any] = {"grpc": {"port": svc.grpc_port}}
+            live_check: dict[str, Any] = {"grpc": {"port": svc.grpc_port}}
+        else:
+            port = {"container_port": svc.port, "name": "http1"}
+            startup_check = {"http_get": {"path": svc.health.ready_path, "port": svc.port}}
+            live_check = {"http_get": {"path": svc.health.live_path, "port": svc.port}}
         template: dict[str, Any] = {
-            "revision": self.revision_name(track),
+            "revision": self.revision_name(track, service_name),
             "service_account": self.foundation.service_account_email,
             "execution_environment": "EXECUTION_ENVIRONMENT_GEN2"
             if args.execution_environment == "gen2"
@@ -264,23 +327,23 @@ class CloudRunBase(pulumi.ComponentResource):
                 {
                     "name": CONTAINER_NAME,
                     "image": svc.image_of(track),
-                    "ports": {"container_port": svc.port, "name": "http1"},
+                    "ports": port,
                     "resources": {
                         "limits": limits,
                         # GPUs need CPU always allocated; otherwise the pattern decides (request-based billing).
                         "cpu_idle": False if gpu else args.CPU_IDLE,
                         "startup_cpu_boost": True,
                     },
-                    "envs": self._env(track),
+                    "envs": self._env(track, grpc=grpc),
                     "startup_probe": {
-                        "http_get": {"path": svc.health.ready_path, "port": svc.port},
+                        **startup_check,
                         "initial_delay_seconds": 0,
                         "period_seconds": period,
                         "timeout_seconds": 5,
                         "failure_threshold": max(1, math.ceil(svc.health.startup_seconds / period)),
                     },
                     "liveness_probe": {
-                        "http_get": {"path": svc.health.live_path, "port": svc.port},
+                        **live_check,
                         "period_seconds": 15,
                         "timeout_seconds": 5,
                         "failure_threshold": 3,
@@ -302,14 +365,14 @@ class CloudRunBase(pulumi.ComponentResource):
             template["gpu_zonal_redundancy_disabled"] = False
         return template
 
-    def _traffic(self, tracks: list[Variant]) -> list[dict[str, Any]]:
+    def _traffic(self, tracks: list[Variant], service_name: str) -> list[dict[str, Any]]:
         if len(tracks) == 1:
             return [{"type": "TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST", "percent": 100}]
         # Earlier tracks' revisions exist from earlier updates; the last track's is the template's new one.
         return [
             {
                 "type": "TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION",
-                "revision": self.revision_name(track),
+                "revision": self.revision_name(track, service_name),
                 "percent": track.weight,
                 "tag": track.name,
             }

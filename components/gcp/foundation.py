@@ -10,7 +10,7 @@ account with grants on the resources it reads, never on the project except the l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_gcp as gcp
@@ -31,6 +31,8 @@ class FoundationArgs(GcpArgs):
     """The shared options plus what the pattern needs: which service agents encrypt with the key, whether it
     needs a network, and the project roles its identity needs (log and metric writers for VMs and nodes)."""
 
+    # Not a serving target: whether gRPC is carried is the pattern's decision, not the foundation's.
+    GRPC_REFUSAL: ClassVar[str | None] = None
     key_agents: tuple[str, ...] = ()
     needs_network: bool = True
     project_roles: tuple[str, ...] = ()

@@ -147,15 +147,23 @@ class LoadBalancer(pulumi.ComponentResource):
         members: Sequence[str],
         serverless: bool,
         service_account: pulumi.Input[str],
+        grpc_backend_group: pulumi.Input[str] | None = None,
+        grpc_services: Sequence[str] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """``grpc_backend_group`` (public serverless only): a second backend reached over HTTP/2 for the method
+        paths of ``grpc_services`` (``/<package.Service>/<Method>``), on the same address, certificate and
+        Cloud Armor policy."""
         super().__init__("modelport:gcp:LoadBalancer", name, None, opts)
         self._args = args
         self._name = name
         self._service_account = service_account
         self.public = args.service.exposure.public
+        self.grpc_backend = None
+        if grpc_backend_group is not None and not (self.public and serverless and grpc_services):
+            raise ValueError("a gRPC backend is built for a public serverless load balancer with its gRPC services")
         if self.public:
-            self._external(backend_group, health_check, serverless)
+            self._external(backend_group, health_check, serverless, grpc_backend_group, grpc_services)
         else:
             self._internal(backend_group, health_check, network_id, subnetwork_id)
         self.iap_grants = self._iap_grants(members) if args.iap else []
@@ -175,16 +183,18 @@ class LoadBalancer(pulumi.ComponentResource):
         grants: list[pulumi.Resource] = []
         for index, member in enumerate(members):
             if self.public:
-                grants.append(
-                    gcp.iap.WebBackendServiceIamMember(
-                        f"{self._name}-iap-{index}",
-                        project=args.project,
-                        web_backend_service=self.backend.name,
-                        role="roles/iap.httpsResourceAccessor",
-                        member=member,
-                        opts=child,
+                backends = [("", self.backend)] + ([("-grpc", self.grpc_backend)] if self.grpc_backend else [])
+                for suffix, backend in backends:
+                    grants.append(
+                        gcp.iap.WebBackendServiceIamMember(
+                            f"{self._name}{suffix}-iap-{index}",
+                            project=args.project,
+                            web_backend_service=backend.name,
+                            role="roles/iap.httpsResourceAccessor",
+                            member=member,
+                            opts=child,
+                        )
                     )
-                )
             else:
                 grants.append(
                     gcp.iap.WebRegionBackendServiceIamMember(
@@ -258,7 +268,14 @@ class LoadBalancer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _external(self, backend_group: pulumi.Input[str], health_check: bool, serverless: bool) -> None:
+    def _external(
+        self,
+        backend_group: pulumi.Input[str],
+        health_check: bool,
+        serverless: bool,
+        grpc_backend_group: pulumi.Input[str] | None,
+        grpc_services: Sequence[str],
+    ) -> None:
         args = self._args
         child = pulumi.ResourceOptions(parent=self)
         exposure = args.service.exposure
@@ -307,8 +324,34 @@ class LoadBalancer(pulumi.ComponentResource):
             **extra,
             opts=child,
         )
+        routes: dict[str, Any] = {}
+        if grpc_backend_group is not None:
+            # gRPC to Cloud Run with end-to-end HTTP/2: the backend service speaks HTTP/2 to the serverless NEG.
+            self.grpc_backend = gcp.compute.BackendService(
+                f"{self._name}-grpc-backend",
+                project=args.project,
+                load_balancing_scheme="EXTERNAL_MANAGED",
+                protocol="HTTP2",
+                backends=[{"group": grpc_backend_group}],
+                security_policy=self.armor.self_link,
+                **self._backend_extra(),
+                opts=child,
+            )
+            # A gRPC call is POST /<package.Service>/<Method>: those paths go to gRPC, the rest to HTTP.
+            routes = {
+                "host_rules": [{"hosts": ["*"], "path_matcher": "routes"}],
+                "path_matchers": [
+                    {
+                        "name": "routes",
+                        "default_service": self.backend.id,
+                        "path_rules": [
+                            {"paths": [f"/{name}/*" for name in grpc_services], "service": self.grpc_backend.id}
+                        ],
+                    }
+                ],
+            }
         self.url_map = gcp.compute.URLMap(
-            f"{self._name}-urls", project=args.project, default_service=self.backend.id, opts=child
+            f"{self._name}-urls", project=args.project, default_service=self.backend.id, **routes, opts=child
         )
         self.https_proxy = gcp.compute.TargetHttpsProxy(
             f"{self._name}-https",

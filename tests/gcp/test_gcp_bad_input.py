@@ -164,8 +164,7 @@ CASES = [
     ),
     (VertexEndpointArgs, {}, {"access": "network"}, "endpoint_network", "project number"),
     (VertexEndpointArgs, {}, {"subnet_cidr": "10.20.0.0/20"}, "subnet_cidr", "no VPC of its own"),
-    # gRPC: refused with the pattern's reason
-    (CloudRunServiceArgs, {"grpc_port": 8081}, {}, S + "grpc_port", "h2c"),
+    # gRPC: refused with the pattern's reason (Cloud Run carries it: tests/gcp/test_gcp_cloudrun_grpc.py)
     (MigServiceArgs, {"grpc_port": 8081}, {}, S + "grpc_port", "HTTP port only"),
     (VertexEndpointArgs, {"grpc_port": 8081}, {}, S + "grpc_port", "HTTP only"),
 ]
