@@ -44,12 +44,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"serving_image: {exc}", file=sys.stderr)
         return 2
+    worker = f" worker {settings.worker[0]}" if settings.worker is not None else ""
     logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s %(levelname)s %(name)s{worker}: %(message)s",
+        stream=sys.stderr,
     )
-    from .server import serve  # after settings are valid: this imports uvicorn and the app
+    if settings.workers > 1 and settings.worker is None:
+        from .workers import supervise  # WORKERS > 1: this process only starts and stops the workers
 
-    code = serve(settings)
+        code = supervise(settings, sys.argv[1:] if argv is None else argv)
+    else:
+        from .server import serve  # after settings are valid: this imports uvicorn and the app
+
+        code = serve(settings)
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()

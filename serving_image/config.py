@@ -75,6 +75,8 @@ class Settings:
     download_dir: str = "/tmp/modelport-model"
     log_level: str = "info"
     tracing: bool = False  # OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set: export spans over OTLP
+    workers: int = 1  # WORKERS: server processes sharing the ports (SO_REUSEPORT), each with its own batchers
+    worker: tuple[int, int] | None = None  # (index, count) in a worker process that WORKERS>1 started
 
     @property
     def batching(self) -> bool:
@@ -213,6 +215,8 @@ def load_settings(
         download_dir=_set(env, "MODEL_DOWNLOAD_DIR") or "/tmp/modelport-model",
         log_level=_log_level(env),
         tracing=bool(_set(env, "OTEL_EXPORTER_OTLP_ENDPOINT") or _set(env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")),
+        workers=_workers(env, on_lambda),
+        worker=_worker(env),
     )
 
 
@@ -282,3 +286,49 @@ def _log_level(environ: Mapping[str, str]) -> str:
     if level not in LOG_LEVELS:
         raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} (got {level!r})")
     return level
+
+
+MAX_WORKERS = 64
+
+
+def _cpu_limit() -> int:
+    """CPUs this process may use: its affinity, bounded by a cgroup v2 CPU quota (a container's CPU limit)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def _workers(environ: Mapping[str, str], on_lambda: bool) -> int:
+    """``WORKERS``: a number of server processes from 1 to 64, or ``auto`` (the CPUs this container may use).
+    Each process has its own batchers, queue bound and inference thread, and loads its own copy of the model."""
+    raw = _set(environ, "WORKERS")
+    if raw is None:
+        return 1
+    if raw.lower() == "auto":
+        # Lambda sends one request at a time to an execution environment: more processes would idle.
+        return 1 if on_lambda else min(_cpu_limit(), MAX_WORKERS)
+    count = _int(environ, "WORKERS", 1, 1, MAX_WORKERS, "'auto' or a number of processes")
+    if on_lambda and count > 1:
+        raise ConfigError(f"WORKERS must be 1 on Lambda (got {raw!r}): it sends one request at a time to an instance")
+    return count
+
+
+def _worker(environ: Mapping[str, str]) -> tuple[int, int] | None:
+    """``MODELPORT_WORKER=<index>/<count>``, set by the WORKERS supervisor in each process it starts."""
+    raw = _set(environ, "MODELPORT_WORKER")
+    if raw is None:
+        return None
+    index, _, count = raw.partition("/")
+    if not (index.isdigit() and count.isdigit() and 0 <= int(index) < int(count) <= MAX_WORKERS):
+        raise ConfigError(f"MODELPORT_WORKER must be <index>/<count> as the WORKERS supervisor sets it (got {raw!r})")
+    if not _set(environ, "MODELPORT_WORKER_DIR"):
+        raise ConfigError("MODELPORT_WORKER is set without MODELPORT_WORKER_DIR: only the WORKERS supervisor sets them")
+    return int(index), int(count)

@@ -11,8 +11,9 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -94,41 +95,78 @@ class LoopHistograms(Collector):
         yield family
 
 
+class SharedHistograms:
+    """A histogram family in ``prometheus_client``'s multiprocess mode (``WORKERS`` > 1): each observation
+    lands in this process's memory-mapped file, and a scrape of any process sums every process's files.
+    Slower per observation than :class:`LoopHistograms` (a lock and a file write), which is the price of
+    one ``/metrics`` for several processes."""
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        *,
+        buckets: Sequence[float],
+        registry: CollectorRegistry,
+    ) -> None:
+        self._histogram = Histogram(name, documentation, labelnames, buckets=buckets, registry=registry)
+
+    def labels(self, *values: str) -> Any:
+        return self._histogram.labels(*values)
+
+    def observe(self, value: float) -> None:
+        self._histogram.observe(value)
+
+
 class Metrics:
-    """The server's instruments. One instance per app, so tests and several apps never share counters."""
+    """The server's instruments. One instance per app, so tests and several apps never share counters.
+
+    ``multiprocess_dir`` (a worker of ``WORKERS`` > 1, with ``PROMETHEUS_MULTIPROC_DIR`` set to it before
+    ``prometheus_client`` was imported): the instruments write to files there, and :meth:`render` merges
+    every worker's files, so a scrape that lands on any worker sees the whole server. Counters and
+    histograms are summed; in-flight requests are summed over live workers; a model is ready (1) only when it
+    is ready in every live worker."""
 
     content_type = CONTENT_TYPE_LATEST
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(self, registry: CollectorRegistry | None = None, multiprocess_dir: str | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True) if registry is None else registry
+        self.multiprocess_dir = multiprocess_dir
         registry = self.registry
-        self.request_seconds = LoopHistograms(
+        histograms: Any = LoopHistograms if multiprocess_dir is None else SharedHistograms
+        shared = {} if multiprocess_dir is None else {"multiprocess_mode": "livesum"}
+        self.request_seconds = histograms(
             "modelport_request_duration_seconds",
             "Time from request start to the end of the response; _count is the number of requests.",
             ["model", "protocol", "route", "status"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.queue_seconds = LoopHistograms(
+        self.queue_seconds = histograms(
             "modelport_queue_seconds",
             "Time a request waited in the batch queue before inference started.",
             ["model"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.inference_seconds = LoopHistograms(
+        self.inference_seconds = histograms(
             "modelport_inference_seconds",
             "Time the runtime took for one batch.",
             ["model"],
             buckets=_LATENCY_BUCKETS,
             registry=registry,
         )
-        self.batch_size = LoopHistograms(
+        self.batch_size = histograms(
             "modelport_batch_size", "Rows per inference call.", ["model"], buckets=_BATCH_BUCKETS, registry=registry
         )
         self.in_flight = Gauge(
-            "modelport_in_flight_requests", "Requests (HTTP and gRPC) being served right now.", registry=registry
+            "modelport_in_flight_requests",
+            "Requests (HTTP and gRPC) being served right now.",
+            registry=registry,
+            **shared,  # type: ignore[arg-type]
         )
+        self._read_in_flight: Callable[[], float] | None = None
         self.rejections = Counter(
             "modelport_rejections", "Requests refused before inference, by reason.", ["reason"], registry=registry
         )
@@ -137,8 +175,9 @@ class Metrics:
             "1 once the model (or pipeline) is loaded and warm, 0 while loading, failed or draining.",
             ["model"],
             registry=registry,
+            **({} if multiprocess_dir is None else {"multiprocess_mode": "livemin"}),  # type: ignore[arg-type]
         )
-        self.step_seconds = LoopHistograms(
+        self.step_seconds = histograms(
             "modelport_pipeline_step_duration_seconds",
             "Time one pipeline step took, by pipeline, step and outcome (ok, error, timeout, cancelled).",
             ["pipeline", "step", "status"],
@@ -156,8 +195,18 @@ class Metrics:
         child.observe(seconds)
 
     def measure_in_flight(self, read: Callable[[], float]) -> None:
-        """Read the in-flight count at scrape time, so the request path takes no lock for it."""
-        self.in_flight.set_function(read)
+        """Read the in-flight count at scrape time, so the request path takes no lock for it. With several
+        workers the other workers' counts are as fresh as their last :meth:`refresh` (each refreshes every
+        second) or scrape."""
+        if self.multiprocess_dir is None:
+            self.in_flight.set_function(read)
+        else:
+            self._read_in_flight = read
+
+    def refresh(self) -> None:
+        """Write the values read at scrape time into this worker's file (several workers only)."""
+        if self._read_in_flight is not None:
+            self.in_flight.set(self._read_in_flight())
 
     def observe_request(self, model: str, protocol: str, route: str, status: int | str, seconds: float) -> None:
         """``model`` is a served name or ""; never free text from a request, so the label count stays bounded."""
@@ -169,4 +218,11 @@ class Metrics:
         child.observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        self.refresh()
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)

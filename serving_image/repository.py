@@ -86,7 +86,11 @@ class ModelRepository:
         self._latest: dict[str, Servable] = {}
         self.pipelines: dict[str, Any] = {}
         self.root: Path | None = None  # the repository folder, when MODEL_DIR is one
-        metrics.model_ready.labels(settings.model_name).set(0)
+        # 0 while loading, under the configured name until the repository's names are known. Not with several
+        # workers: their shared files cannot forget a series, and this one would stay 0 beside the real names.
+        if metrics.multiprocess_dir is None:
+            metrics.model_ready.labels(settings.model_name).set(0)
+        self.group: Any = None  # a workers.WorkerGroup with WORKERS > 1: ready only when every worker is
         self.load_seconds: float | None = None
 
     @property
@@ -113,7 +117,7 @@ class ModelRepository:
 
     @property
     def ready(self) -> bool:
-        return self.state is State.AVAILABLE
+        return self.state is State.AVAILABLE and (self.group is None or self.group.all_ready())
 
     @property
     def loaded(self) -> bool:
@@ -200,7 +204,7 @@ class ModelRepository:
         # milliseconds at a time under load (p99 ×4 in bench/serving.py).
         gc.collect()
         gc.freeze()
-        if self.root is not None and settings.model_name not in self.models:
+        if self.root is not None and settings.model_name not in self.models and self._metrics.multiprocess_dir is None:
             self._metrics.model_ready.remove(settings.model_name)  # the placeholder set before the names were known
         if self.state is State.LOADING:
             self.state = State.AVAILABLE

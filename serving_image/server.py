@@ -45,6 +45,7 @@ class DrainingServer(uvicorn.Server):
         self.grpc = None  # GrpcFrontEnd once started (imported only when GRPC_PORT is set)
         self.backlog_accepted = 0  # connections taken from the listen backlog at shutdown, and answered
         self._watchdog: threading.Timer | None = None
+        self._announcer: asyncio.Task[None] | None = None  # a worker's readiness and metrics refresher
 
     def run(self, sockets: list[socket.socket] | None = None) -> None:
         try:
@@ -103,6 +104,11 @@ class DrainingServer(uvicorn.Server):
         self.should_exit = True
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        group = self.serving_app.service.repository.group
+        if group is not None:  # a worker of WORKERS > 1
+            from .workers import announce
+
+            self._announcer = asyncio.get_running_loop().create_task(announce(group, self.serving_app.service))
         if self.settings.serve_http:
             await super().startup(sockets)
         else:
@@ -113,7 +119,9 @@ class DrainingServer(uvicorn.Server):
 
         self.grpc = GrpcFrontEnd(self.serving_app.service)
         try:
-            port = await self.grpc.start(self.settings.host, self.settings.grpc_port)
+            port = await self.grpc.start(
+                self.settings.host, self.settings.grpc_port, reuse_port=self.settings.worker is not None
+            )
         except Exception as exc:
             log.error("gRPC: %s", exc)
             self.exit_code = 1
@@ -234,9 +242,31 @@ def build_server(settings: Settings, service: Service | None = None) -> Draining
     return server
 
 
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening socket that other workers of this server bind too (``SO_REUSEPORT``: the kernel spreads
+    new connections over them). Linux lets only processes of the same user share a port this way."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def serve(settings: Settings) -> int:
     """Run until drained; return the process exit code."""
     server = build_server(settings)
+    sockets = None
+    if settings.worker is not None and settings.serve_http:
+        try:
+            sockets = [reuse_port_socket(settings.host, settings.port)]
+        except OSError as exc:
+            log.error("cannot bind %s:%d: %s", settings.host, settings.port, exc)
+            return 1
     log.info(
         "serving %r from %s (%s) on %s:%s; batching %s",
         settings.model_name,
@@ -246,7 +276,7 @@ def serve(settings: Settings) -> int:
         settings.port if settings.serve_http else f"{settings.grpc_port} (gRPC only)",
         f"up to {settings.max_batch_size} rows, {settings.batch_timeout_ms:g} ms" if settings.batching else "off",
     )
-    server.run()
+    server.run(sockets)
     counts = server.serving_app.counts
     if server.exit_code == 0:
         log.info(

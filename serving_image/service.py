@@ -45,13 +45,18 @@ class Service:
             from .tracing import Tracing  # the OpenTelemetry SDK is imported only when spans are exported
 
             tracing = Tracing.from_environ(os.environ)
-        metrics = Metrics()
+        # A worker of WORKERS > 1 writes its metrics where every worker's /metrics reads them.
+        metrics = Metrics(multiprocess_dir=os.environ.get("PROMETHEUS_MULTIPROC_DIR") if settings.worker else None)
         counts = RequestCounts()
         # One inference thread: runtimes are not all thread-safe, and batching wants one consumer.
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="inference")
         repository = ModelRepository(
             settings, metrics, executor, downloader, in_flight=lambda: counts.in_flight, opener=opener, tracing=tracing
         )
+        if settings.worker is not None:
+            from .workers import WorkerGroup
+
+            repository.group = WorkerGroup(Path(os.environ["MODELPORT_WORKER_DIR"]), *settings.worker)
         return cls(settings, metrics, executor, repository, Predictor(repository), counts, tracing)
 
     def readiness(self, body: dict[str, object] | None = None) -> Response:
@@ -63,6 +68,10 @@ class Service:
             reason = "the server is shutting down"
         elif repository.state is State.FAILED:
             reason = f"model {repository.name!r} failed to load: {repository.error}"
+        elif repository.state is State.AVAILABLE and repository.group is not None:
+            reason = (
+                f"waiting for {repository.group.waiting_for()} of {repository.group.count} workers to load the model"
+            )
         else:
             reason = f"model {repository.name!r} is loading"
         self.metrics.rejections.labels(reason="not_ready").inc()

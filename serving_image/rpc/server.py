@@ -386,11 +386,14 @@ class GrpcFrontEnd:
             connection.goaway_sent = True  # accepted while closing: refuse its streams (clients retry them)
         return connection
 
-    async def start(self, host: str, port: int) -> int:
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
+        """Bind and serve. ``reuse_port``: the other workers of WORKERS > 1 bind the same port."""
         loop = asyncio.get_running_loop()
         try:
             # reuse_address: a port in TIME_WAIT binds; a port another server listens on still fails.
-            server = await loop.create_server(self._connection, host, port, reuse_address=True, backlog=1024)
+            server = await loop.create_server(
+                self._connection, host, port, reuse_address=True, reuse_port=reuse_port or None, backlog=1024
+            )
         except OSError as exc:
             address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
             raise OSError(f"cannot bind the gRPC port {address} (GRPC_PORT): {exc.strerror or exc}") from None
