@@ -10,7 +10,6 @@ and the rules' results carry the workload's labels so two workloads never record
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -72,10 +71,6 @@ def dashboard(*, namespace: str, service: str, matchers: Mapping[str, str]) -> d
             variable["definition"] = scope(variable["definition"], matchers)
             variable["query"]["query"] = scope(variable["query"]["query"], matchers)
     return board
-
-
-def dashboard_json(**kwargs: Any) -> str:
-    return json.dumps(dashboard(**kwargs), indent=2, sort_keys=True)
 
 
 def rules(
