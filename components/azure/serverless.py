@@ -171,6 +171,8 @@ class FunctionAppService(pulumi.ComponentResource):
             {"name": "AzureWebJobsStorage__credential", "value": "managedidentity"},
             {"name": "AzureWebJobsStorage__clientId", "value": identity.client_id},
             {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "value": self.app_insights.connection_string},
+            # The Functions host forwards HTTP only (GRPC_REFUSAL); the image's gRPC listener stays off.
+            {"name": "GRPC_PORT", "value": "0"},
             *({"name": k, "value": v} for k, v in svc.env.items()),
             *(
                 {"name": k, "value": f"@Microsoft.KeyVault(SecretUri={ref.reference})"}

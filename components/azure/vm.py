@@ -175,7 +175,8 @@ def cloud_init(args: VmssServiceArgs, registry_host: str | None, client_id: str)
     and runs the pinned image read-only, non-root, with every capability dropped."""
     svc = args.service
     port = svc.port
-    env_lines = "".join(f"      {k}={v}\n" for k, v in svc.env.items())
+    # The Application Gateway forwards HTTP only (GRPC_REFUSAL): the image's gRPC listener stays off.
+    env_lines = "".join(f"      {k}={v}\n" for k, v in {"GRPC_PORT": "0", **svc.env}.items())
     secret_fetch = "".join(
         "      vault_token=$(imds https://vault.azure.net)\n" if i == 0 else ""
         for i, _ in enumerate(list(svc.secrets)[:1])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -21,10 +22,12 @@ from ..validation import (
     check_bool,
     check_choice,
     check_int,
+    check_number,
     check_optional_str,
     check_str,
     check_str_map,
 )
+from . import monitoring
 
 __all__ = ["ModelWorkload", "ModelWorkloadArgs", "SYSTEM_NAMESPACES", "ingress_annotation_problem"]
 
@@ -42,6 +45,17 @@ GCP_CREDENTIALS_DIR = "/var/run/secrets/gcp"
 LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 LABEL_VALUE = r"([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?"
 DNS_SUBDOMAIN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+# The Grafana sidecar's defaults (grafana and kube-prometheus-stack charts), and the usual selector of a
+# kube-prometheus-stack Prometheus for ServiceMonitors and PrometheusRules: the Helm release's name.
+GRAFANA_SIDECAR_LABELS = {"grafana_dashboard": "1"}
+GRAFANA_FOLDER_ANNOTATION = "grafana_folder"
+PROMETHEUS_LABELS = {"release": "kube-prometheus-stack"}
+SCRAPE_INTERVAL = "30s"
+PROMETHEUS_DURATION = r"([0-9]+(ms|s|m|h))+"
+ALERT_ERROR_RATIO = 0.05
+ALERT_P99_SECONDS = 1.0
+ALERT_FOR_MINUTES = 5
+TRACK_LABEL = "modelport.dev/track"
 # The ingress annotations each controller may take, and the values each accepts (None: any value). Everything
 # else is refused: snippets inject controller configuration, and scheme, source ranges, groups, subnets, security
 # groups and custom actions decide who can reach the service, which only `exposure` decides.
@@ -164,6 +178,25 @@ class ModelWorkloadArgs(ComponentArgs):
     tmp_size_mib: size limit of the writable ``/tmp`` emptyDir (the only writable path).
     context: kubeconfig context of the target cluster (a stack's ``kubernetes`` target); None uses the
         current context. From code, pass ``provider`` instead.
+    grafana_dashboard: ship the serving image's Grafana dashboard, narrowed to this workload, as a ConfigMap the
+        Grafana sidecar loads (on by default: a ConfigMap needs no CRD and grants nothing).
+    grafana_namespace: namespace of that ConfigMap; None puts it in the workload's namespace, which a
+        kube-prometheus-stack Grafana watches (its sidecar searches ALL namespaces since chart 45.12). A sidecar
+        that watches only its own namespace (the grafana chart's default) needs Grafana's namespace here, and
+        that namespace must exist.
+    grafana_labels: labels the sidecar selects ConfigMaps by (``sidecar.dashboards.label``/``labelValue``);
+        None means ``grafana_dashboard: "1"``, the charts' default.
+    grafana_folder: Grafana folder of the dashboard, set through the annotation ``grafana_folder_annotation``
+        (default ``grafana_folder``) that the sidecar's ``folderAnnotation`` must name.
+    prometheus_operator: say the Prometheus Operator's CRDs exist (off by default: a custom resource without its
+        CRD fails to apply) to get a ServiceMonitor that scrapes ``/metrics`` on the HTTP port of every track, and
+        a PrometheusRule with the serving image's recording and alert rules. Prometheus must run in
+        ``metrics_namespace``, the only namespace the NetworkPolicy lets scrape.
+    prometheus_labels: labels on both, which the Prometheus resource's ``serviceMonitorSelector`` and
+        ``ruleSelector`` select; None means ``release: kube-prometheus-stack`` (set your Helm release's name).
+    scrape_interval: the ServiceMonitor's interval (a Prometheus duration); None means 30s.
+    alert_error_ratio, alert_p99_seconds, alert_for_minutes: when the alerts fire (share of inference calls
+        answered with a server error, p99 latency, how long it must last); None means 0.05, 1 s and 5 minutes.
     """
 
     namespace: str | None = None
@@ -181,6 +214,17 @@ class ModelWorkloadArgs(ComponentArgs):
     gcp_credentials: str | None = None
     tmp_size_mib: int = 1024
     context: str | None = None
+    grafana_dashboard: bool = True
+    grafana_namespace: str | None = None
+    grafana_labels: Mapping[str, str] | None = None
+    grafana_folder: str | None = None
+    grafana_folder_annotation: str | None = None
+    prometheus_operator: bool = False
+    prometheus_labels: Mapping[str, str] | None = None
+    scrape_interval: str | None = None
+    alert_error_ratio: float | None = None
+    alert_p99_seconds: float | None = None
+    alert_for_minutes: int | None = None
     provider: k8s.Provider | None = None
 
     CODE_ONLY: ClassVar[tuple[str, ...]] = ("provider",)
@@ -231,9 +275,71 @@ class ModelWorkloadArgs(ComponentArgs):
             if reference.kind != "kubernetes":
                 raise SpecError("gcp_credentials", "must be a k8s://<secret>/<key> reference to a Kubernetes Secret")
         check_optional_str("context", self.context, description="a kubeconfig context name")
+        self._check_monitoring()
         if self.provider is not None and not isinstance(self.provider, k8s.Provider):
             raise SpecError("provider", "must be a pulumi_kubernetes.Provider")
         self._check_service(self.service)
+
+    def _check_monitoring(self) -> None:
+        check_bool("grafana_dashboard", self.grafana_dashboard)
+        check_optional_str(
+            "grafana_namespace", self.grafana_namespace, pattern=DNS_LABEL, description="a namespace name"
+        )
+        if self.grafana_labels is not None:
+            _check_labels("grafana_labels", self.grafana_labels)
+            if not self.grafana_labels:
+                raise SpecError("grafana_labels", "must name at least one label: the sidecar selects by label")
+        check_optional_str("grafana_folder", self.grafana_folder, description="a Grafana folder name", max_length=255)
+        if self.grafana_folder_annotation is not None:
+            _check_label_key("grafana_folder_annotation", self.grafana_folder_annotation, "annotation")
+            if self.grafana_folder is None:
+                raise SpecError(
+                    "grafana_folder_annotation", "names the annotation that carries grafana_folder: set both"
+                )
+        if not self.grafana_dashboard:
+            for key in ("grafana_namespace", "grafana_labels", "grafana_folder", "grafana_folder_annotation"):
+                if getattr(self, key) is not None:
+                    raise SpecError(
+                        key, "has no effect with grafana_dashboard: false; remove it or turn the dashboard on"
+                    )
+        check_bool("prometheus_operator", self.prometheus_operator)
+        if self.prometheus_labels is not None:
+            _check_labels("prometheus_labels", self.prometheus_labels)
+        check_optional_str(
+            "scrape_interval",
+            self.scrape_interval,
+            pattern=PROMETHEUS_DURATION,
+            description="a Prometheus duration such as 30s or 1m",
+        )
+        if self.alert_error_ratio is not None:
+            check_number("alert_error_ratio", self.alert_error_ratio, minimum=0, maximum=1, exclusive_min=True)
+            if self.alert_error_ratio == 1:
+                raise SpecError("alert_error_ratio", "must be < 1: a share of calls that can be exceeded (got 1)")
+        if self.alert_p99_seconds is not None:
+            check_number("alert_p99_seconds", self.alert_p99_seconds, minimum=0, maximum=3600, exclusive_min=True)
+        if self.alert_for_minutes is not None:
+            check_int("alert_for_minutes", self.alert_for_minutes, minimum=0, maximum=1440)
+        settings = (
+            "prometheus_labels",
+            "scrape_interval",
+            "alert_error_ratio",
+            "alert_p99_seconds",
+            "alert_for_minutes",
+        )
+        if not self.prometheus_operator:
+            for key in settings:
+                if getattr(self, key) is not None:
+                    raise SpecError(
+                        key,
+                        "configures the ServiceMonitor and PrometheusRule, which exist only with "
+                        "prometheus_operator: true (say so once the Prometheus Operator CRDs are installed)",
+                    )
+        elif self.metrics_namespace is None:
+            raise SpecError(
+                "prometheus_operator",
+                "the ServiceMonitor's scrapes come from Prometheus, and with metrics_namespace unset the "
+                "NetworkPolicies let no namespace reach /metrics: set metrics_namespace to Prometheus's namespace",
+            )
 
     def _check_namespaces(self) -> None:
         name = self.namespace_name
@@ -350,6 +456,28 @@ class ModelWorkloadArgs(ComponentArgs):
     @property
     def namespace_name(self) -> str:
         return self.namespace or self.service.name
+
+
+def _check_label_key(path: str, key: str, what: str = "label") -> None:
+    name = key.rsplit("/", 1)[-1] if isinstance(key, str) else ""
+    prefix = key[: -len(name) - 1] if isinstance(key, str) and "/" in key else None
+    if not re.fullmatch(LABEL_NAME, name) or (prefix is not None and not re.fullmatch(DNS_SUBDOMAIN, prefix)):
+        raise SpecError(
+            path,
+            f"must be a Kubernetes {what} key: [prefix/]name, the name at most 63 letters, digits, '-', '_' or '.' "
+            f"(got {key!r})",
+        )
+
+
+def _check_labels(path: str, labels: Any) -> dict[str, str]:
+    checked = check_str_map(path, labels)
+    for key, value in checked.items():
+        _check_label_key(f"{path}.{key}", key)
+        if not re.fullmatch(LABEL_VALUE, value):
+            raise SpecError(
+                f"{path}.{key}", f"must be a label value: at most 63 letters, digits, '-', '_' or '.' (got {value!r})"
+            )
+    return checked
 
 
 def _parse_egress(path: str, rule: Any) -> tuple[str, int]:
@@ -474,6 +602,9 @@ class ModelWorkload(pulumi.ComponentResource):
         self.ingress = self._ingress(name, namespace_opts) if svc.exposure.domain and not args.gateway else None
         self.route = self._http_route(name, namespace_opts) if args.gateway else None
         self.grpc_route = self._http_route(name, namespace_opts, grpc=True) if args.gateway and svc.grpc_port else None
+        self.dashboard = self._dashboard(name, namespace_opts) if args.grafana_dashboard else None
+        self.service_monitor = self._service_monitor(name, namespace_opts) if args.prometheus_operator else None
+        self.prometheus_rule = self._prometheus_rule(name, namespace_opts) if args.prometheus_operator else None
 
         if svc.exposure.domain:
             self.endpoint = pulumi.Output.from_input(f"https://{svc.exposure.domain}")
@@ -811,7 +942,8 @@ class ModelWorkload(pulumi.ComponentResource):
                                         }
                                     }
                                 ],
-                                "ports": port,
+                                # /metrics is a route of the HTTP port; scrapers get nothing else.
+                                "ports": [{"port": svc.port, "protocol": "TCP"}],
                             }
                         ],
                     },
@@ -894,6 +1026,89 @@ class ModelWorkload(pulumi.ComponentResource):
             api_version="gateway.networking.k8s.io/v1",
             kind="GRPCRoute" if grpc else "HTTPRoute",
             metadata=self._metadata(svc.name),
+            spec=spec,
+            opts=opts,
+        )
+
+    # --- monitoring: the serving image's dashboard and rules, narrowed to this workload ---
+
+    def _series_matchers(self) -> dict[str, str]:
+        """Labels that pick this workload's series out of a shared Prometheus: the namespace (the ServiceMonitor and
+        the usual pod-annotation scrape configs both set it) and, with the ServiceMonitor, the Service's name."""
+        matchers = {"namespace": self.namespace}
+        if self._args.prometheus_operator:
+            matchers["service"] = self._args.service.name
+        return matchers
+
+    def _dashboard(self, name: str, opts: pulumi.ResourceOptions) -> k8s.core.v1.ConfigMap:
+        args = self._args
+        svc = args.service
+        namespace = args.grafana_namespace or self.namespace
+        # The sidecar writes every data key of every selected ConfigMap into one folder, so the key names the
+        # namespace too (a dot never occurs in a namespace or service name, so keys never collide).
+        key = f"{self.namespace}.{svc.name}"
+        annotations = {args.grafana_folder_annotation or GRAFANA_FOLDER_ANNOTATION: args.grafana_folder}
+        metadata = self._metadata(
+            f"{svc.name}-dashboard" if namespace == self.namespace else f"{key}-dashboard",
+            labels=dict(args.grafana_labels if args.grafana_labels is not None else GRAFANA_SIDECAR_LABELS),
+            annotations=annotations if args.grafana_folder else None,
+        )
+        metadata["namespace"] = namespace
+        board = monitoring.dashboard(namespace=self.namespace, service=svc.name, matchers=self._series_matchers())
+        return k8s.core.v1.ConfigMap(
+            f"{name}-dashboard",
+            metadata=metadata,
+            data={f"{key}.json": json.dumps(board, indent=2, sort_keys=True)},
+            opts=opts,
+        )
+
+    def _prometheus_labels(self) -> dict[str, str]:
+        labels = self._args.prometheus_labels
+        return dict(labels if labels is not None else PROMETHEUS_LABELS)
+
+    def _service_monitor(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        """Scrapes ``/metrics`` on the HTTP port only, through the Service of all tracks (never the per-track ones,
+        which would scrape every pod twice); each series keeps its pod's track as ``modelport_dev_track``."""
+        svc = self._args.service
+        return k8s.apiextensions.CustomResource(
+            f"{name}-service-monitor",
+            api_version="monitoring.coreos.com/v1",
+            kind="ServiceMonitor",
+            metadata=self._metadata(svc.name, labels=self._prometheus_labels()),
+            spec={
+                "selector": {
+                    "matchLabels": dict(self.labels),
+                    "matchExpressions": [{"key": TRACK_LABEL, "operator": "DoesNotExist"}],
+                },
+                "namespaceSelector": {"matchNames": [self.namespace]},
+                "endpoints": [
+                    {
+                        "port": "http",
+                        "path": "/metrics",
+                        "scheme": "http",
+                        "interval": self._args.scrape_interval or SCRAPE_INTERVAL,
+                    }
+                ],
+                "podTargetLabels": [TRACK_LABEL],
+            },
+            opts=opts,
+        )
+
+    def _prometheus_rule(self, name: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+        args = self._args
+        svc = args.service
+        spec = monitoring.rules(
+            matchers=self._series_matchers(),
+            labels={"namespace": self.namespace, "service": svc.name},
+            error_ratio=args.alert_error_ratio if args.alert_error_ratio is not None else ALERT_ERROR_RATIO,
+            p99_seconds=args.alert_p99_seconds if args.alert_p99_seconds is not None else ALERT_P99_SECONDS,
+            for_minutes=args.alert_for_minutes if args.alert_for_minutes is not None else ALERT_FOR_MINUTES,
+        )
+        return k8s.apiextensions.CustomResource(
+            f"{name}-prometheus-rule",
+            api_version="monitoring.coreos.com/v1",
+            kind="PrometheusRule",
+            metadata=self._metadata(svc.name, labels=self._prometheus_labels()),
             spec=spec,
             opts=opts,
         )

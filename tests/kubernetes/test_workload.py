@@ -312,6 +312,7 @@ def test_every_object_validates_against_the_kubernetes_schema(pulumi_mocks, prof
         "PodDisruptionBudget",
         "NetworkPolicy",
         "Ingress",
+        "ConfigMap",
     }
     for obj in objects:
         kubernetes_validate.validate(obj, version, strict=True)

@@ -45,6 +45,17 @@ def cloud_init(image: str = IMAGE, extra: str = "") -> str:
     )
 
 
+def serving_cloud_init(env: str = "PORT=8080\n", flags: str = "", extra: str = "") -> str:
+    """cloud-config that writes the serving image's env file and runs it with ``docker run --env-file``."""
+    lines = "".join(f"      {line}\n" for line in env.splitlines())
+    return (
+        "#cloud-config\nwrite_files:\n  - path: /etc/modelport/env\n    content: |\n"
+        f"{lines}"
+        "  - path: /etc/systemd/system/model.service\n    content: |\n      [Service]\n"
+        f"      ExecStart=/usr/bin/docker run --rm --env-file /etc/modelport/env {flags} -p 8080:8080 {IMAGE}\n{extra}"
+    )
+
+
 @dataclass(frozen=True)
 class Case:
     """One fixture: ``build(prefix)`` registers resources named ``prefix`` or ``prefix-*`` for ``rule``."""

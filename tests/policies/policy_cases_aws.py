@@ -562,6 +562,7 @@ CASES: list[Case] = [
             "aws-no-public-ip",
             "aws-user-data-no-secrets",
             "aws-lambda-env-no-secrets",
+            "serving-grpc-closed-where-not-carried",
             "aws-ecs-env-no-secrets",
             "aws-ecs-read-only-root",
             "aws-ecs-non-root",
@@ -1138,4 +1139,45 @@ CASES: list[Case] = [
     bad("aws-vpc-flow-logs", lambda n: vpc(n, flow_log=False), "no flow log"),
     bad("aws-kms-key-grants-autoscaling", lambda n: encrypted_fleet(n, ROOT_KEY_POLICY), "no ASG grant"),
     good("aws-kms-key-grants-autoscaling", lambda n: encrypted_fleet(n, ASG_KEY_POLICY), "ASG grant"),
+    # the serving image's gRPC listener stays off where the target forwards HTTP only
+    bad("serving-grpc-closed-where-not-carried", function, "Lambda: GRPC_PORT absent (8081)"),
+    *[
+        bad(
+            "serving-grpc-closed-where-not-carried",
+            lambda n, v=v: function(n, environment={"variables": {"GRPC_PORT": v}}),
+            f"Lambda: {v!r}",
+        )
+        for v in ("8081", "9000", "", "off")
+    ],
+    *[
+        good(
+            "serving-grpc-closed-where-not-carried",
+            lambda n, v=v: function(n, environment={"variables": {"GRPC_PORT": v}}),
+            f"Lambda: {v!r}",
+        )
+        for v in ("0", " 0", "00")
+    ],
+    bad("serving-grpc-closed-where-not-carried", sagemaker_model, "SageMaker: GRPC_PORT absent (8081)"),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: sagemaker_model(n, primary_container={"image": ECR_IMAGE, "environment": {"GRPC_PORT": "8081"}}),
+        "SageMaker: 8081",
+    ),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: sagemaker_model(
+            n,
+            primary_container=None,
+            containers=[
+                {"image": ECR_IMAGE, "environment": {"GRPC_PORT": "0"}},
+                {"image": ECR_IMAGE, "environment": {"GRPC_PORT": "7000"}},
+            ],
+        ),
+        "SageMaker: a second container opens 7000",
+    ),
+    good(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: sagemaker_model(n, primary_container={"image": ECR_IMAGE, "environment": {"GRPC_PORT": "0"}}),
+        "SageMaker: 0",
+    ),
 ]

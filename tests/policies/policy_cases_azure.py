@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi_azure_native as az
-from policy_cases import DELETE, DIGEST, Case, b64, bad, cloud_init, good, patched
+from policy_cases import DELETE, DIGEST, Case, b64, bad, cloud_init, good, patched, serving_cloud_init
 
 SUB = "00000000-0000-0000-0000-000000000000"
 RG = "churn-rg"
@@ -397,6 +397,12 @@ def disk_encryption_set(n: str, **kw: Any) -> az.compute.DiskEncryptionSet:
         **{"rotation_to_latest_key_version_enabled": True, **kw},
     )
 
+
+APP_CONTAINER = {"name": "model", "image": ACR_IMAGE}
+# The component's shape: a second env file with the secrets, fetched at boot, which cloud-init does not write.
+SECRETS_FLAG = "--env-file /run/modelport/secrets.env"
+SECRETS_ENV = "PORT=8080\n"
+WRITES_GRPC = "runcmd:\n  - [sh, -c, 'echo GRPC_PORT=8081 >> /run/modelport/secrets.env']\n"
 
 CASES: list[Case] = [
     # Container Apps
@@ -870,4 +876,85 @@ CASES: list[Case] = [
     good("autoscaler-azure-vmss", lambda n: scaled(vmss, n), "autoscale setting"),
     bad("autoscaler-azure-ml", lambda n: scaled(ml_deployment, n, with_autoscale=False), "no autoscale"),
     good("autoscaler-azure-ml", lambda n: scaled(ml_deployment, n), "autoscale setting"),
+    # the serving image's gRPC listener stays off where the target forwards HTTP only
+    bad("serving-grpc-closed-where-not-carried", container_app, "Container Apps: GRPC_PORT absent (8081)"),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: container_app(
+            n, template={"containers": [{**APP_CONTAINER, "env": [{"name": "GRPC_PORT", "value": "8081"}]}]}
+        ),
+        "Container Apps: 8081",
+    ),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: container_app(
+            n, template={"containers": [{**APP_CONTAINER, "env": [{"name": "GRPC_PORT", "secret_ref": "db-password"}]}]}
+        ),
+        "Container Apps: from a secret the rule cannot read",
+    ),
+    good(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: container_app(
+            n, template={"containers": [{**APP_CONTAINER, "env": [{"name": "GRPC_PORT", "value": "0"}]}]}
+        ),
+        "Container Apps: 0",
+    ),
+    bad("serving-grpc-closed-where-not-carried", web_app, "Functions: GRPC_PORT absent (8081)"),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: web_app(n, site={"app_settings": [{"name": "GRPC_PORT", "value": "1"}]}),
+        "Functions: 1",
+    ),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: web_app(
+            n,
+            site={
+                "app_settings": [
+                    {
+                        "name": "GRPC_PORT",
+                        "value": "@Microsoft.KeyVault(SecretUri=https://churn-kv.vault.azure.net/secrets/g)",
+                    }
+                ]
+            },
+        ),
+        "Functions: a Key Vault reference",
+    ),
+    good(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: web_app(n, site={"app_settings": [{"name": "GRPC_PORT", "value": " 0"}]}),
+        "Functions: ' 0'",
+    ),
+    bad("serving-grpc-closed-where-not-carried", ml_deployment, "Azure ML: GRPC_PORT absent (8081)"),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: ml_deployment(n, environment_variables={"GRPC_PORT": "8081"}),
+        "Azure ML: 8081",
+    ),
+    good(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: ml_deployment(n, environment_variables={"GRPC_PORT": "0", "LOG_LEVEL": "info"}),
+        "Azure ML: 0",
+    ),
+    bad("serving-grpc-closed-where-not-carried", vmss, "VMSS: docker run without GRPC_PORT (8081)"),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: vmss(
+            n,
+            profile=vm_profile(
+                os_profile={"custom_data": b64(serving_cloud_init(SECRETS_ENV, flags=SECRETS_FLAG, extra=WRITES_GRPC))}
+            ),
+        ),
+        "VMSS: GRPC_PORT may come from a file written at boot",
+    ),
+    good(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: vmss(
+            n,
+            profile=vm_profile(
+                os_profile={"custom_data": b64(serving_cloud_init("PORT=8080\nGRPC_PORT=0\n", flags=SECRETS_FLAG))}
+            ),
+        ),
+        "VMSS: env file 0, secrets file written at boot",
+    ),
 ]

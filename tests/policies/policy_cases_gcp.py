@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi_gcp as gcp
-from policy_cases import DELETE, DIGEST, Case, bad, cloud_init, good, patched
+from policy_cases import DELETE, DIGEST, Case, bad, cloud_init, good, patched, serving_cloud_init
 
 REGION = "europe-west4"
 PROJECT = "modelport-plan"
@@ -284,7 +284,7 @@ def vertex_deployment(n: str, low: int = 3, high: int = 12) -> Any:
     )
 
 
-def vertex_model(n: str, image: str = AR_IMAGE) -> Any:
+def vertex_model(n: str, image: str = AR_IMAGE, env: dict[str, str] | None = None) -> Any:
     from modelport.gcp.vertex_provider import VertexModel
 
     return VertexModel(
@@ -297,7 +297,7 @@ def vertex_model(n: str, image: str = AR_IMAGE) -> Any:
             "predict_route": "/v1/models/churn:predict",
             "health_route": "/v2/health/ready",
             "port": 8080,
-            "env": {},
+            "env": env if env is not None else {"GRPC_PORT": "0"},
             "encryption_key": KEY,
             "labels": {},
         },
@@ -660,4 +660,43 @@ CASES: list[Case] = [
     # stack join
     bad("autoscaler-gcp-mig", lambda n: scaled_mig(n, scaled=False), "no autoscaler"),
     good("autoscaler-gcp-mig", scaled_mig, "regional autoscaler"),
+    # the serving image's gRPC listener stays off where the target forwards HTTP only
+    bad("serving-grpc-closed-where-not-carried", lambda n: vertex_model(n, env={}), "Vertex: GRPC_PORT absent (8081)"),
+    bad("serving-grpc-closed-where-not-carried", lambda n: vertex_model(n, env={"GRPC_PORT": "8081"}), "Vertex: 8081"),
+    good("serving-grpc-closed-where-not-carried", vertex_model, "Vertex: 0"),
+    bad("serving-grpc-closed-where-not-carried", template, "VM: docker run without GRPC_PORT (8081)"),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: template(n, metadata=vm_metadata(**{"user-data": serving_cloud_init("GRPC_PORT=8081\n")})),
+        "VM: env file 8081",
+    ),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: template(
+            n, metadata=vm_metadata(**{"user-data": serving_cloud_init("GRPC_PORT=0\n", flags="-e GRPC_PORT=9000")})
+        ),
+        "VM: -e flag overrides the env file's 0",
+    ),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: instance(
+            n, metadata=vm_metadata(**{"user-data": serving_cloud_init("GRPC_PORT=0\n", flags="--env GRPC_PORT")})
+        ),
+        "VM: GRPC_PORT passed through from the host",
+    ),
+    bad(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: template(n, metadata=vm_metadata(**{"user-data": "#cloud-config\nruncmd:\n  - [echo, hello]\n"})),
+        "VM: no docker run to judge",
+    ),
+    good(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: template(n, metadata=vm_metadata(**{"user-data": serving_cloud_init("PORT=8080\nGRPC_PORT=0\n")})),
+        "VM: env file 0",
+    ),
+    good(
+        "serving-grpc-closed-where-not-carried",
+        lambda n: instance(n, metadata=vm_metadata(**{"user-data": serving_cloud_init(flags="--env=GRPC_PORT=00")})),
+        "VM: --env=GRPC_PORT=00",
+    ),
 ]
