@@ -224,9 +224,9 @@ class ContainerAppService(pulumi.ComponentResource):
         cpu, memory = container_app_size(svc, "modelport:service.resources")
         identity_id = self.foundation.identity.id
         secrets = require_azure_secrets(svc, "the container pattern")
-        # The image opens gRPC on 8081 unless told otherwise, and the app's ingress cannot carry it (GRPC_REFUSAL).
-        env = [{"name": "GRPC_PORT", "value": "0"}]
-        env += [{"name": k, "value": v} for k, v in svc.env.items()]
+        # PORT is the ingress target port (Container Apps sets none); GRPC_PORT is 0: the app's ingress cannot
+        # carry gRPC (GRPC_REFUSAL).
+        env = [{"name": k, "value": v} for k, v in svc.serving_env().items()]
         env += [{"name": k, "secret_ref": _secret_name(k)} for k, _ in secrets]
         registries = [
             {"server": f"{registry}.azurecr.io", "identity": identity_id}

@@ -342,8 +342,9 @@ class AzureMlEndpoint(pulumi.ComponentResource):
                     app_insights_enabled=True,
                     # Ignored under the workspace's managed network, which already allows only approved outbound.
                     egress_public_network_access="Disabled",
-                    # The endpoint forwards HTTP only (GRPC_REFUSAL): the image's gRPC listener stays off.
-                    environment_variables={"GRPC_PORT": "0", **svc.env},
+                    # The port, model and signature the environment's routes name; the endpoint forwards HTTP
+                    # only (GRPC_REFUSAL), so serving_env's GRPC_PORT is 0.
+                    environment_variables=svc.serving_env(),
                     startup_probe=_probe(10, max(1, health.startup_seconds // 10), health.startup_seconds),
                     readiness_probe=_probe(10, 3),
                     liveness_probe=_probe(20, 3),

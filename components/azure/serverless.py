@@ -171,9 +171,9 @@ class FunctionAppService(pulumi.ComponentResource):
             {"name": "AzureWebJobsStorage__credential", "value": "managedidentity"},
             {"name": "AzureWebJobsStorage__clientId", "value": identity.client_id},
             {"name": "APPLICATIONINSIGHTS_CONNECTION_STRING", "value": self.app_insights.connection_string},
-            # The Functions host forwards HTTP only (GRPC_REFUSAL); the image's gRPC listener stays off.
-            {"name": "GRPC_PORT", "value": "0"},
-            *({"name": k, "value": v} for k, v in svc.env.items()),
+            # The image listens on FUNCTIONS_CUSTOMHANDLER_PORT (which the host sets, and which wins over PORT).
+            # The Functions host forwards HTTP only (GRPC_REFUSAL): serving_env's GRPC_PORT is 0.
+            *({"name": k, "value": v} for k, v in svc.serving_env().items()),
             *(
                 {"name": k, "value": f"@Microsoft.KeyVault(SecretUri={ref.reference})"}
                 for k, ref in svc.secrets.items()

@@ -176,7 +176,7 @@ def cloud_init(args: VmssServiceArgs, registry_host: str | None, client_id: str)
     svc = args.service
     port = svc.port
     # The Application Gateway forwards HTTP only (GRPC_REFUSAL): the image's gRPC listener stays off.
-    env_lines = "".join(f"      {k}={v}\n" for k, v in {"GRPC_PORT": "0", **svc.env}.items())
+    env_lines = "".join(f"      {k}={v}\n" for k, v in svc.serving_env().items())
     secret_fetch = "".join(
         "      vault_token=$(imds https://vault.azure.net)\n" if i == 0 else ""
         for i, _ in enumerate(list(svc.secrets)[:1])
@@ -202,7 +202,6 @@ write_files:
   - path: /etc/modelport/env
     permissions: "0644"
     content: |
-      PORT={port}
 {env_lines}  - path: /usr/local/bin/modelport-start
     permissions: "0755"
     content: |

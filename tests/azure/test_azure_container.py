@@ -110,3 +110,13 @@ def test_without_networks_ingress_is_limited_to_the_vnet_and_without_principals_
     assert [r["ipAddressRange"] for r in ingress["ipSecurityRestrictions"]] == ["10.40.0.0/16"]
     assert ingress["traffic"] == [{"latestRevision": True, "weight": 100}]
     assert b.by_type("app:ContainerAppsAuthConfig") == []
+
+
+def test_the_image_listens_on_the_ingress_target_port_with_the_model_name(built):
+    _, b = built
+    app = b.one("app:ContainerApp").inputs
+    target = app["configuration"]["ingress"]["targetPort"]
+    for container in app["template"]["containers"]:
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert int(env["PORT"]) == target and env["GRPC_PORT"] == "0"
+        assert env["MODEL_NAME"] and env["SIGNATURE_NAME"]

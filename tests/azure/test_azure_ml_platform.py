@@ -127,3 +127,15 @@ def test_a_blob_artifact_becomes_a_model_version_read_from_exactly_its_container
     assert deployment.inputs["properties"]["model"] == model.id
     (reader,) = b.assignments(BLOB_DATA_READER)
     assert reader["scope"] == f"{account}/blobServices/default/containers/models"
+
+
+def test_deployments_tell_the_image_the_port_model_and_signature_the_routes_name(built):
+    """The environment's scoring route names the model and port; the image must serve exactly those."""
+    _, b = built
+    environment = b.by_type("machinelearningservices:EnvironmentVersion")[0].inputs["properties"]
+    scoring = environment["inferenceConfig"]["scoringRoute"]
+    for deployment in b.by_type("machinelearningservices:OnlineDeployment"):
+        variables = deployment.inputs["properties"]["environmentVariables"]
+        assert scoring["path"] == f"/v2/models/{variables['MODEL_NAME']}/infer"
+        assert int(variables["PORT"]) == scoring["port"]  # (mocks carry numbers as floats)
+        assert variables["SIGNATURE_NAME"] and variables["GRPC_PORT"] == "0"
