@@ -38,6 +38,7 @@ from _serving_models import BenchModel, build  # noqa: E402
 from _serving_procs import HERE, free_port, installed_mb, load, run_server  # noqa: E402
 
 CONCURRENCY = (1, 8, 32)
+WORKERS = 2  # the process count of the multi-process variants (this machine's benchmark has 2 cores)
 PREDICT_PATH = "/v1/models/model:predict"
 READY_PATH = "/v2/health/ready"
 
@@ -63,7 +64,9 @@ RUNTIME_PACKAGES = {
 }
 
 
-def ours(model: BenchModel, runtime: str, batching: bool, port: int) -> tuple[list[str], dict[str, str]]:
+def ours(
+    model: BenchModel, runtime: str, batching: bool, port: int, workers: int = 1
+) -> tuple[list[str], dict[str, str]]:
     artifact = model.saved_model if runtime == "tensorflow" else model.tflite
     argv = [
         sys.executable,
@@ -77,7 +80,7 @@ def ours(model: BenchModel, runtime: str, batching: bool, port: int) -> tuple[li
         "--host",
         "127.0.0.1",
     ]
-    env = {"LOG_LEVEL": "warning"}
+    env = {"LOG_LEVEL": "warning", "WORKERS": str(workers)}
     if not batching:
         env["MAX_BATCH_SIZE"] = "1"
     return argv, env
@@ -100,6 +103,27 @@ def server_variants(model: BenchModel) -> list[Variant]:
         Variant("HTTP echo (ceiling)", "echo", "/ping", "/echo", lambda port: ([*echo, str(port)], {})),
         Variant("naive Flask, TF", "naive", "/ping", "/predict", lambda port: ([*naive, str(port)], {})),
     ]
+    if model.name == "mlp":
+        # Several processes on one port (SO_REUSEPORT): the echo ceiling and ours with the same count.
+        variants.append(
+            Variant(
+                f"HTTP echo (ceiling), {WORKERS} processes",
+                "echo",
+                "/ping",
+                "/echo",
+                lambda port: ([*echo, str(port), "--workers", str(WORKERS)], {}),
+            )
+        )
+        for runtime, label, size_key in (("tensorflow", "TF", "tensorflow"), ("litert", "LiteRT", "litert")):
+            variants.append(
+                Variant(
+                    f"ours {label}, batching on, WORKERS={WORKERS}",
+                    size_key,
+                    READY_PATH,
+                    PREDICT_PATH,
+                    lambda port, runtime=runtime: ours(model, runtime, True, port, workers=WORKERS),
+                )
+            )
     for runtime, label, size_key in (("tensorflow", "TF", "tensorflow"), ("litert", "LiteRT", "litert")):
         for batching in (False, True):
             variants.append(
@@ -255,6 +279,15 @@ def print_ratios(results: dict[str, dict[str, object]]) -> None:
                 f"MLP c=32, {variant} / HTTP echo ceiling (≥ 60 %)",
                 mine["rps"] / echo["rps"],
                 mine["rps"] >= 0.6 * echo["rps"],
+                "%",
+            )
+        echo_many = _find(rows, f"HTTP echo (ceiling), {WORKERS} processes", 32)
+        for runtime in ("TF", "LiteRT"):
+            mine = _find(rows, f"ours {runtime}, batching on, WORKERS={WORKERS}", 32)
+            line(
+                f"MLP c=32, ours {runtime} WORKERS={WORKERS} / HTTP echo with {WORKERS} processes (≥ 60 %)",
+                mine["rps"] / echo_many["rps"],
+                mine["rps"] >= 0.6 * echo_many["rps"],
                 "%",
             )
         litert = servers["ours LiteRT, batching on"]
