@@ -48,11 +48,19 @@ class Server:
     port: int
     ready_seconds: float
 
+    def _tree(self) -> list[int]:
+        """The server's process and its children (the workers of a multi-process server)."""
+        pids = [self.process.pid]
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            pids += [int(p) for p in (task / "children").read_text().split()]
+        return pids
+
     def rss_mb(self) -> float:
-        return _proc_status_kb(self.process.pid, "VmRSS") / 1024
+        return sum(_proc_status_kb(pid, "VmRSS") for pid in self._tree()) / 1024
 
     def peak_rss_mb(self) -> float:
-        return _proc_status_kb(self.process.pid, "VmHWM") / 1024
+        """The sum of each process's own peak (an upper bound when several processes peaked apart)."""
+        return sum(_proc_status_kb(pid, "VmHWM") for pid in self._tree()) / 1024
 
 
 def _proc_status_kb(pid: int, field: str) -> float:
