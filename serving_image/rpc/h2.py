@@ -52,6 +52,10 @@ CONNECTION_WINDOW = 16 << 20
 # Peer misbehaviour budget per connection per second: resets of streams we had not finished, empty DATA
 # frames, and frames that cost us work without a request (PING, SETTINGS, PRIORITY, WINDOW_UPDATE).
 ABUSE_PER_SECOND = 2_000
+# After GOAWAY, once the last stream is answered, how long the connection stays open for the peer to close it
+# first: streams it opened before it read the GOAWAY are refused (REFUSED_STREAM, which clients retry) instead
+# of lost in a reset, which closing a socket with unread data sends.
+LINGER_S = 1.0
 
 _HEAD = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
@@ -128,6 +132,7 @@ class H2Connection(asyncio.Protocol):
         self._block_is_trailers = False
         self._block_refused = False
         self.idle_waiter: asyncio.Future[None] | None = None
+        self.linger: asyncio.TimerHandle | None = None
 
     # -- transport callbacks ---------------------------------------------------------------------------------
 
@@ -148,6 +153,8 @@ class H2Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.linger is not None:
+            self.linger.cancel()
         for stream in list(self.streams.values()):
             if stream.task is not None and not stream.task.done():
                 stream.task.cancel()
@@ -520,10 +527,15 @@ class H2Connection(asyncio.Protocol):
         if self.goaway_sent and not self.streams:
             if self.idle_waiter is not None and not self.idle_waiter.done():
                 self.idle_waiter.set_result(None)
-            if not self.closed and self.transport is not None:
+            if not self.closed and self.transport is not None and self.linger is None:
                 self.flush()
-                self.closed = True
-                self.transport.close()
+                self.linger = asyncio.get_running_loop().call_later(LINGER_S, self.close)
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.flush()
+            self.closed = True
+            self.transport.close()
 
     async def wait_idle(self) -> None:
         if self.closed or not self.streams:
@@ -535,6 +547,4 @@ class H2Connection(asyncio.Protocol):
         for stream in list(self.streams.values()):
             if stream.task is not None and not stream.task.done():
                 stream.task.cancel()
-        if self.transport is not None and not self.closed:
-            self.closed = True
-            self.transport.close()
+        self.close()

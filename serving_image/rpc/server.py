@@ -382,8 +382,6 @@ class GrpcFrontEnd:
     def _connection(self) -> h2.H2Connection:
         connection = h2.H2Connection(self, self.connections.discard)
         self.connections.add(connection)
-        if self._stopping is not None:
-            connection.goaway_sent = True  # accepted while closing: refuse its streams (clients retry them)
         return connection
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
@@ -409,7 +407,18 @@ class GrpcFrontEnd:
 
     async def _stop(self, grace_s: float) -> None:
         if self.server is not None:
+            # As for HTTP (serving_image/server.py): connections the kernel completed but nobody accepted yet
+            # would be reset by the close; they are taken from a duplicate of the listener and sent GOAWAY, so
+            # their clients retry elsewhere.
+            from ..server import _accept_all, _duplicate
+
+            held = [_duplicate(sock) for sock in self.server.sockets or ()]
             self.server.close()
+            loop = asyncio.get_running_loop()
+            for sock in held:
+                for conn in _accept_all(sock):
+                    await loop.connect_accepted_socket(self._connection, conn)
+                sock.close()
         connections = list(self.connections)
         for connection in connections:
             connection.goaway()

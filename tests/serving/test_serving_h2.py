@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -283,3 +284,22 @@ def test_streams_past_the_concurrency_bound_are_refused(served: tuple[ThreadedSe
     finally:
         peer.close()
     _still_serving(server)
+
+
+def test_after_goaway_late_streams_are_refused_not_reset(tmp_path: Path) -> None:
+    runtime = FakeRuntime()
+    server = ThreadedServer(tmp_path, runtime)
+    server.__enter__()
+    peer = RawPeer(server.grpc_port)
+    try:
+        peer.until(h2.SETTINGS)
+        threading.Thread(target=server.stop, daemon=True).start()  # the SIGTERM drain
+        _, _, _, payload = peer.until(h2.GOAWAY)
+        assert struct.unpack(">I", payload[4:8])[0] == h2.NO_ERROR
+        # A stream the client opened before it read the GOAWAY: refused (retryable), on a connection still open.
+        peer.call(1, INFER, _infer_request(np.ones((1, 2), np.float32)).SerializeToString())
+        _, _, _, payload = peer.until(h2.RST_STREAM, 1)
+        assert struct.unpack(">I", payload)[0] == h2.REFUSED_STREAM
+    finally:
+        peer.close()
+        server.stop()
