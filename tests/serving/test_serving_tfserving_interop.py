@@ -96,6 +96,7 @@ def test_tf_serving_generated_stubs_predict_and_get_model_status(stubs: Path, se
     # The client's `tensorflow` package is the generated one, not the installed TensorFlow.
     assert Path(report["generated_tensorflow"]).is_relative_to(stubs)
     assert report["tensor_proto_file"] == "tensorflow/core/framework/tensor.proto"
+    assert report["foreign_modules"] == []  # neither the server's descriptors nor anything of modelport
     assert report["sent"] == SENT
 
     # Predict, input as tensor_content, with model_spec version 1 and signature_name.

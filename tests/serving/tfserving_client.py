@@ -101,6 +101,17 @@ def failure(call: Any, message: Any) -> dict[str, str]:
     return {"code": "OK", "details": ""}
 
 
+def foreign_modules() -> list[str]:
+    """Modules of the server or of an installed TensorFlow loaded in this process: there must be none."""
+    foreign = []
+    for name, module in list(sys.modules.items()):
+        top = name.split(".")[0]
+        origin = getattr(module, "__file__", None) or ""
+        if top in {"serving_image", "modelport"} or (top == "tensorflow" and not origin.startswith(STUBS)):
+            foreign.append(name)
+    return sorted(foreign)
+
+
 def main() -> None:
     with grpc.insecure_channel(TARGET) as channel:
         predict = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict
@@ -118,6 +129,7 @@ def main() -> None:
         metadata_request.model_spec.name = "model"
         report = {
             "generated_tensorflow": tensorflow.__file__,
+            "foreign_modules": foreign_modules(),
             "tensor_proto_file": tensor_pb2.DESCRIPTOR.name,
             "sent": VALUES.tolist(),
             "tensor_content": answer(
