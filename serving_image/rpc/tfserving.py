@@ -39,7 +39,12 @@ class TFServingServicer:
     async def Predict(self, request: Any, context: grpc.aio.ServicerContext) -> Any:  # noqa: N802
         spec = request.model_spec
         servable = self.service.predictor.resolve(spec.name, _requested_version(spec))
-        signature = servable.signature(spec.signature_name or None)
+        try:
+            signature = servable.signature(spec.signature_name or None)
+        except BadRequest as error:
+            # TF Serving answers a signature the model lacks with FAILED_PRECONDITION (predict_util.cc), and
+            # its clients may test for that code; HTTP still answers 400 like TF Serving's REST API.
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, error.message)
         inputs = {
             name: tensor_proto_to_array(name, proto, signature.inputs.get(name))
             for name, proto in request.inputs.items()

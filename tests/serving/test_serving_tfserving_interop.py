@@ -119,7 +119,9 @@ def test_tf_serving_generated_stubs_predict_and_get_model_status(stubs: Path, se
     assert float_val["model_spec"]["version"] == 1
     assert float_val["model_spec"]["signature_name"] == "serving_default"
 
-    # Errors arrive as the status codes TF Serving gives, with a message naming what was wrong.
+    # Errors arrive with the status codes TF Serving itself gives (basic_manager.cc: NOT_FOUND for a model or
+    # version it does not serve; server_core.cc: INVALID_ARGUMENT for a version label it does not know;
+    # predict_util.cc: FAILED_PRECONDITION for a missing signature), with a message naming what was wrong.
     assert report["unknown_model"]["code"] == "NOT_FOUND"
     assert "'missing'" in report["unknown_model"]["details"]
     assert report["unknown_version"]["code"] == "NOT_FOUND"
@@ -128,7 +130,7 @@ def test_tf_serving_generated_stubs_predict_and_get_model_status(stubs: Path, se
     assert "DT_INT32" in report["wrong_dtype"]["details"]
     assert report["version_label"]["code"] == "INVALID_ARGUMENT"
     assert "version_label 'stable'" in report["version_label"]["details"]
-    assert report["unknown_signature"]["code"] == "INVALID_ARGUMENT"
+    assert report["unknown_signature"]["code"] == "FAILED_PRECONDITION"
     assert "'missing'" in report["unknown_signature"]["details"]
     # GetModelMetadata is declared by TF Serving's PredictionService but not served here: it says so.
     assert report["metadata"]["code"] == "UNIMPLEMENTED"
