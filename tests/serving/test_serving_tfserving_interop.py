@@ -26,7 +26,6 @@ pytest.importorskip(
 PROTOS = Path(__file__).parent / "tfserving_protos"
 CLIENT = Path(__file__).parent / "tfserving_client.py"
 ROOT = Path(__file__).resolve().parents[2]
-OURS = ROOT / "serving_image" / "rpc" / "protos"
 SENT = [[0.5, 1.5], [2.0, -3.0], [4.0, 8.0]]
 DOUBLED = [[2 * value for value in row] for row in SENT]
 
@@ -48,9 +47,8 @@ def generate_stubs(out: Path) -> Path:
     protoc(PROTOS, protos, f"--python_out={out}", f"--grpc_python_out={out}")
     # Regular packages, so that `tensorflow` here wins over the installed TensorFlow (a folder without
     # __init__.py would only be a namespace portion, and an installed regular package takes precedence).
-    for folder in [out, *(path for path in out.rglob("*") if path.is_dir())]:
-        if folder != out:
-            (folder / "__init__.py").touch()
+    for folder in [path for path in out.rglob("*") if path.is_dir()]:
+        (folder / "__init__.py").touch()
     return out
 
 
@@ -205,7 +203,8 @@ def test_the_servers_condensed_protos_match_tf_servings_on_the_wire(tmp_path: Pa
                     continue
                 theirs = fields[field.name]
                 assert (field.number, field.type, field.label) == (theirs.number, theirs.type, theirs.label), full
-                assert real_name(field.type_name) == theirs.type_name if field.type_name else True, full
+                if field.type_name:  # a message or enum field: TF Serving's counterpart of our type
+                    assert real_name(field.type_name) == theirs.type_name, full
                 assert field.HasField("oneof_index") == theirs.HasField("oneof_index"), full
                 compared += 1
         elif isinstance(declared, descriptor_pb2.EnumDescriptorProto):
