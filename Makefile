@@ -36,13 +36,16 @@ test: $(BIN)/.modelport-installed
 # A dependency floor is a promise: the planner, spec and policy tests run again in .venv-floor with the lowest
 # versions pyproject.toml allows (uv's lowest-direct resolution), so a floor is only raised, never guessed.
 FLOOR_VENV ?= .venv-floor
-FLOOR_EXTRAS ?= kubernetes,aws,gcp,azure,policy,dev
+# litert brings the serving server's own floors (grpcio, protobuf, starlette, uvicorn...) without TensorFlow, so
+# TF Serving's generated client is tested against the server at the grpcio/grpcio-tools/protobuf floors.
+FLOOR_EXTRAS ?= kubernetes,aws,gcp,azure,policy,litert,dev
 FLOOR_TESTS ?= tests/test_plan_runner.py tests/test_plan_cli.py tests/test_import_name.py tests/test_spec.py \
-	tests/test_catalog.py tests/kubernetes tests/aws/test_stacks.py tests/policies/test_policy_stacks.py tests/gcp tests/azure
+	tests/test_catalog.py tests/kubernetes tests/aws/test_stacks.py tests/policies/test_policy_stacks.py tests/gcp tests/azure \
+	tests/serving/test_serving_tfserving_interop.py
 test-floors: $(BIN)/.modelport-installed
 	$(BIN)/python -m uv venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
 	$(BIN)/python -m uv pip install --quiet --python $(FLOOR_VENV)/bin/python --resolution lowest-direct -e '.[$(FLOOR_EXTRAS)]'
-	$(FLOOR_VENV)/bin/python -c "import importlib.metadata as m; print('floors:', *(f'{p}=={m.version(p)}' for p in ('pulumi', 'pulumi-aws', 'pulumi-gcp', 'pulumi-azure-native', 'google-cloud-aiplatform', 'pulumi-kubernetes', 'pulumi-policy', 'pyyaml', 'rich')))"
+	$(FLOOR_VENV)/bin/python -c "import importlib.metadata as m; print('floors:', *(f'{p}=={m.version(p)}' for p in ('pulumi', 'pulumi-aws', 'pulumi-gcp', 'pulumi-azure-native', 'google-cloud-aiplatform', 'pulumi-kubernetes', 'pulumi-policy', 'pyyaml', 'rich', 'grpcio', 'grpcio-tools', 'protobuf')))"
 	$(FLOOR_VENV)/bin/python -m pytest -p no:cacheprovider -q $(FLOOR_TESTS)
 
 lint: $(BIN)/.modelport-installed

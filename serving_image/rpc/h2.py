@@ -133,11 +133,13 @@ class H2Connection(asyncio.Protocol):
         self._block_refused = False
         self.idle_waiter: asyncio.Future[None] | None = None
         self.linger: asyncio.TimerHandle | None = None
+        self.lost: asyncio.Future[None] | None = None  # resolved when the transport is gone
 
     # -- transport callbacks ---------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        self.lost = asyncio.get_running_loop().create_future()
         settings = b"".join(
             _SETTING.pack(key, value)
             for key, value in (
@@ -155,6 +157,8 @@ class H2Connection(asyncio.Protocol):
         self.closed = True
         if self.linger is not None:
             self.linger.cancel()
+        if self.lost is not None and not self.lost.done():
+            self.lost.set_result(None)
         for stream in list(self.streams.values()):
             if stream.task is not None and not stream.task.done():
                 stream.task.cancel()

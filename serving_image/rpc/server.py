@@ -32,23 +32,11 @@ from .kserve import KServeServicer
 from .protos import health_pb2
 from .protos import open_inference_pb2 as v2
 from .protos import tfserving_pb2 as tfs
+from .status import CODES, CallError
 from .tfserving import TFServingServicer
 
 log = logging.getLogger("serving_image")
 
-# gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html).
-CODES = {
-    "OK": 0,
-    "CANCELLED": 1,
-    "UNKNOWN": 2,
-    "INVALID_ARGUMENT": 3,
-    "DEADLINE_EXCEEDED": 4,
-    "NOT_FOUND": 5,
-    "RESOURCE_EXHAUSTED": 8,
-    "UNIMPLEMENTED": 12,
-    "INTERNAL": 13,
-    "UNAVAILABLE": 14,
-}
 # The gRPC code for each HTTP status the server answers with, so both protocols fail the same way.
 GRPC_CODES: dict[int, str] = {
     400: "INVALID_ARGUMENT",
@@ -61,7 +49,9 @@ GRPC_CODES: dict[int, str] = {
     504: "DEADLINE_EXCEEDED",
 }
 # Codes that are the caller's doing: the span is not marked as a server error.
-_CLIENT_SIDE = frozenset({"OK", "CANCELLED", "INVALID_ARGUMENT", "NOT_FOUND", "RESOURCE_EXHAUSTED", "UNIMPLEMENTED"})
+_CLIENT_SIDE = frozenset(
+    {"OK", "CANCELLED", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNIMPLEMENTED"}
+)
 ACCEPT_ENCODING = "identity,deflate,gzip"
 _TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
@@ -116,12 +106,6 @@ def _status_block(code: str, message: str, trailing: tuple[tuple[str, str], ...]
 def _http_status(status: int) -> bytes:
     """A plain HTTP answer for what is not a gRPC request (wrong method or content type)."""
     return _integer(8, 4, 0) + _string(str(status).encode()) + literal("content-type", "text/plain")
-
-
-class CallError(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.message = code, message
 
 
 class CallContext:
@@ -406,6 +390,7 @@ class GrpcFrontEnd:
         return self._stopping
 
     async def _stop(self, grace_s: float) -> None:
+        loop = asyncio.get_running_loop()
         if self.server is not None:
             # As for HTTP (serving_image/server.py): connections the kernel completed but nobody accepted yet
             # would be reset by the close; they are taken from a duplicate of the listener and sent GOAWAY, so
@@ -414,11 +399,12 @@ class GrpcFrontEnd:
 
             held = [_duplicate(sock) for sock in self.server.sockets or ()]
             self.server.close()
-            loop = asyncio.get_running_loop()
-            for sock in held:
-                for conn in _accept_all(sock):
-                    await loop.connect_accepted_socket(self._connection, conn)
+            backlog = [conn for sock in held for conn in _accept_all(sock)]
+            for sock in held:  # in the same step as the accepts: nothing new can queue and be reset
                 sock.close()
+            for conn in backlog:
+                await loop.connect_accepted_socket(self._connection, conn)
+        deadline = loop.time() + grace_s
         connections = list(self.connections)
         for connection in connections:
             connection.goaway()
@@ -427,6 +413,10 @@ class GrpcFrontEnd:
             _, pending = await asyncio.wait(waits, timeout=grace_s)
             for future in pending:
                 future.cancel()
+        # Idle connections linger (h2.LINGER_S) for their clients to close them first; wait for that, in the grace.
+        lost = [c.lost for c in self.connections if c.lost is not None and not c.lost.done()]
+        if lost:
+            await asyncio.wait(lost, timeout=max(0.0, min(h2.LINGER_S, deadline - loop.time())))
         for connection in list(self.connections):
             connection.cancel_all()
 

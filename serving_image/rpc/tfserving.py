@@ -9,6 +9,7 @@ from ..errors import BadRequest
 from ..repository import State
 from ..service import Service
 from .protos import tfserving_pb2 as tfs
+from .status import CallError
 from .tensors import array_to_tensor_proto, tensor_proto_to_array
 
 _STATES = {
@@ -37,7 +38,12 @@ class TFServingServicer:
     async def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802
         spec = request.model_spec
         servable = self.service.predictor.resolve(spec.name, _requested_version(spec))
-        signature = servable.signature(spec.signature_name or None)
+        try:
+            signature = servable.signature(spec.signature_name or None)
+        except BadRequest as error:
+            # TF Serving answers a signature the model lacks with FAILED_PRECONDITION (predict_util.cc), and
+            # its clients may test for that code; HTTP still answers 400 like TF Serving's REST API.
+            raise CallError("FAILED_PRECONDITION", error.message) from None
         inputs = {
             name: tensor_proto_to_array(name, proto, signature.inputs.get(name))
             for name, proto in request.inputs.items()

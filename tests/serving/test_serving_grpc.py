@@ -145,7 +145,7 @@ def test_tfserving_predict_with_tensor_proto(channel: grpc.Channel) -> None:
         (lambda r: r.inputs["x"].__setattr__("dtype", tensor_pb2.DT_DOUBLE), "INVALID_ARGUMENT", "DT_FLOAT"),
         (lambda r: r.model_spec.version.__setattr__("value", 3), "NOT_FOUND", "no version"),
         (lambda r: r.model_spec.__setattr__("version_label", "stable"), "INVALID_ARGUMENT", "version_label"),
-        (lambda r: r.model_spec.__setattr__("signature_name", "nope"), "INVALID_ARGUMENT", "no signature"),
+        (lambda r: r.model_spec.__setattr__("signature_name", "nope"), "FAILED_PRECONDITION", "no signature"),
         (lambda r: r.inputs["x"].tensor_shape.dim.add(size=5), "INVALID_ARGUMENT", "needs 10"),
         (lambda r: r.inputs["extra"].CopyFrom(r.inputs["x"]), "INVALID_ARGUMENT", "unknown input 'extra'"),
     ],
