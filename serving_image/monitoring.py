@@ -48,7 +48,7 @@ SCHEMA: tuple[MetricSpec, ...] = (
         "modelport_rejections_total",
         "counter",
         ("reason",),
-        "Requests refused before inference: queue_full, deadline, not_ready, too_large.",
+        "Requests refused before inference: queue_full, deadline, not_ready, too_large, request_bodies_held.",
     ),
     MetricSpec(
         "modelport_model_ready",

@@ -12,7 +12,8 @@ It implements what a gRPC server needs of RFC 9113, and refuses the rest:
 - flow control both ways: the receive windows are replenished as messages are consumed, and DATA sent never
   exceeds the peer's connection and stream windows (what does not fit waits for its WINDOW_UPDATE);
 - bounds that hold against hostile peers: concurrent streams (beyond them: REFUSED_STREAM), header-list size
-  (also across CONTINUATION frames), message size, frame size, and a budget for resets and empty frames
+  (also across CONTINUATION frames), message size, frame size, the bytes of unfinished request bodies held
+  across all connections (a stream past it is answered UNAVAILABLE), and a budget for resets and empty frames
   (the "rapid reset" and "CONTINUATION/empty-frame flood" attacks end in GOAWAY ENHANCE_YOUR_CALM); a peer
   that stops reading stops being read (transport back-pressure);
 - a drain: GOAWAY with the last stream taken, the streams in flight finish, then the connection closes.
@@ -75,7 +76,19 @@ class Stream:
     """One request stream: its headers, its body so far, its send window, what still waits for that window,
     and the task answering it."""
 
-    __slots__ = ("id", "headers", "body", "ended", "window", "recv_unacked", "outbox", "trailers", "task", "done")
+    __slots__ = (
+        "id",
+        "headers",
+        "body",
+        "ended",
+        "window",
+        "recv_unacked",
+        "outbox",
+        "trailers",
+        "task",
+        "done",
+        "held",
+    )
 
     def __init__(self, stream_id: int, window: int) -> None:
         self.id = stream_id
@@ -88,10 +101,20 @@ class Stream:
         self.trailers: bytes | None = None  # the final HEADERS block, sent once the outbox is empty
         self.task: asyncio.Task[Any] | None = None
         self.done = False  # our half is closed
+        self.held = 0  # bytes of an unfinished request body counted against the server-wide bound
 
 
 class Dispatcher(Protocol):
     max_message_bytes: int
+
+    def reserve(self, size: int) -> bool:
+        """Count ``size`` more bytes of unfinished request bodies; False when that would pass the bound."""
+
+    def release(self, size: int) -> None:
+        """Those bytes are no longer held (the request is complete, refused or gone)."""
+
+    def busy(self, connection: H2Connection, stream: Stream) -> None:
+        """Answer a stream refused because the server holds too many unfinished request bodies."""
 
     def dispatch(self, connection: H2Connection, stream: Stream) -> None:
         """Start answering a stream whose request is complete (``stream.ended``)."""
@@ -160,6 +183,7 @@ class H2Connection(asyncio.Protocol):
         if self.lost is not None and not self.lost.done():
             self.lost.set_result(None)
         for stream in list(self.streams.values()):
+            self._release(stream)
             if stream.task is not None and not stream.task.done():
                 stream.task.cancel()
         self.streams.clear()
@@ -239,6 +263,7 @@ class H2Connection(asyncio.Protocol):
             stream = self.streams.pop(stream_id, None)
             if stream is not None:
                 self._charge()
+                self._release(stream)
                 stream.done = True
                 self.blocked.discard(stream)
                 if stream.task is not None and not stream.task.done():
@@ -298,12 +323,21 @@ class H2Connection(asyncio.Protocol):
         if not body and not flags & END_STREAM:
             self._charge()
         if len(stream.body) + len(body) > self.dispatcher.max_message_bytes + 5:
+            self._release(stream)
             stream.body = bytearray()
             self.dispatcher.too_large(self, stream)
             return
+        if body and not flags & END_STREAM:
+            if not self.dispatcher.reserve(len(body)):
+                self._release(stream)
+                stream.body = bytearray()
+                self.dispatcher.busy(self, stream)
+                return
+            stream.held += len(body)
         stream.body += body
         if flags & END_STREAM:
             stream.ended = True
+            self._release(stream)  # complete: from here the queue bound (MAX_QUEUE_SIZE) limits it
             self.dispatcher.dispatch(self, stream)
         else:
             stream.recv_unacked += len(payload)
@@ -484,7 +518,13 @@ class H2Connection(asyncio.Protocol):
                 break
             self._pump(stream)
 
+    def _release(self, stream: Stream) -> None:
+        if stream.held:
+            self.dispatcher.release(stream.held)
+            stream.held = 0
+
     def _finish(self, stream: Stream) -> None:
+        self._release(stream)
         stream.done = True
         self.blocked.discard(stream)
         if not stream.ended:

@@ -53,6 +53,7 @@ _CLIENT_SIDE = frozenset(
     {"OK", "CANCELLED", "INVALID_ARGUMENT", "NOT_FOUND", "FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "UNIMPLEMENTED"}
 )
 ACCEPT_ENCODING = "identity,deflate,gzip"
+MIN_HELD_BYTES = 64 << 20
 _TIMEOUT = re.compile(r"([0-9]{1,8})([HMSmun])")
 _TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
 
@@ -174,6 +175,10 @@ class GrpcFrontEnd:
     def __init__(self, service: Service) -> None:
         self.service = service
         self.max_message_bytes = service.settings.max_request_bytes
+        # Unfinished request bodies held across every connection: a peer that opens many streams and never
+        # ends them cannot make the server buffer more than this. Complete requests are bounded by the queue.
+        self.max_held_bytes = max(MIN_HELD_BYTES, 4 * self.max_message_bytes)
+        self.held_bytes = 0
         self.server: asyncio.AbstractServer | None = None
         self.port: int | None = None
         self.connections: set[h2.H2Connection] = set()
@@ -221,6 +226,24 @@ class GrpcFrontEnd:
             return
         stream.task = asyncio.get_running_loop().create_task(
             self._call(connection, stream, entry, metadata, timeout, encoding)
+        )
+
+    def reserve(self, size: int) -> bool:
+        if self.held_bytes + size > self.max_held_bytes:
+            return False
+        self.held_bytes += size
+        return True
+
+    def release(self, size: int) -> None:
+        self.held_bytes -= size
+
+    def busy(self, connection: h2.H2Connection, stream: h2.Stream) -> None:
+        self.service.metrics.rejections.labels(reason="request_bodies_held").inc()
+        self._answer_error(
+            connection,
+            stream,
+            "UNAVAILABLE",
+            f"the server holds {self.max_held_bytes} bytes of unfinished requests already; retry",
         )
 
     def too_large(self, connection: h2.H2Connection, stream: h2.Stream) -> None:

@@ -303,3 +303,36 @@ def test_after_goaway_late_streams_are_refused_not_reset(tmp_path: Path) -> None
     finally:
         peer.close()
         server.stop()
+
+
+def test_unfinished_bodies_are_bounded_across_connections(served: tuple[ThreadedServer, FakeRuntime]) -> None:
+    server, _ = served
+    server.server.grpc.max_held_bytes = 100_000  # (64 MiB or 4 x MAX_REQUEST_BYTES by default)
+    peers = [RawPeer(server.grpc_port) for _ in range(3)]
+    try:
+        for peer in peers:  # two streams that never end hold 80,000 bytes; the third would pass 100,000
+            peer.send(h2.HEADERS, h2.END_HEADERS, 1, peer.block(INFER))
+            for _ in range(4):
+                peer.send(h2.DATA, 0, 1, b"\x00" * 10_000)
+            if peer is not peers[2]:
+                deadline = time.monotonic() + 5
+                while server.server.grpc.held_bytes < 40_000 * (peers.index(peer) + 1) and time.monotonic() < deadline:
+                    time.sleep(0.01)
+        late = peers[2]
+        answer = late.headers(late.until(h2.HEADERS, 1)[3])
+        assert answer["grpc-status"] == "14"  # UNAVAILABLE: retry later or elsewhere
+        assert "unfinished requests" in answer["grpc-message"]
+        assert late.until(h2.RST_STREAM, 1)  # and it is told to stop sending
+        peers[0].send(h2.RST_STREAM, 0, 1, struct.pack(">I", h2.CANCEL))  # a reset gives its bytes back
+        deadline = time.monotonic() + 5
+        while server.server.grpc.held_bytes != 40_000 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.server.grpc.held_bytes == 40_000
+    finally:
+        for peer in peers:
+            peer.close()
+    _still_serving(server)
+    deadline = time.monotonic() + 5
+    while server.server.grpc.held_bytes and time.monotonic() < deadline:  # closed connections give theirs back
+        time.sleep(0.01)
+    assert server.server.grpc.held_bytes == 0
