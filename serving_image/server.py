@@ -76,6 +76,8 @@ class DrainingServer(uvicorn.Server):
         self.begin_drain(signal.Signals(sig).name)
 
     def begin_drain(self, reason: str) -> None:
+        if self._drain_started is not None:  # once: a second watchdog would outlive the drain and end the process
+            return
         settings = self.settings
         self._drain_started = time.monotonic()
         self.serving_app.service.repository.begin_drain()

@@ -336,3 +336,12 @@ def test_unfinished_bodies_are_bounded_across_connections(served: tuple[Threaded
     while server.server.grpc.held_bytes and time.monotonic() < deadline:  # closed connections give theirs back
         time.sleep(0.01)
     assert server.server.grpc.held_bytes == 0
+
+
+def test_a_second_drain_request_starts_no_second_watchdog(tmp_path: Path) -> None:
+    with ThreadedServer(tmp_path, FakeRuntime()) as server:
+        server.server.begin_drain("first")
+        watchdog = server.server._watchdog
+        server.server.begin_drain("second")  # e.g. SIGTERM from the platform and a test's stop
+        assert server.server._watchdog is watchdog
+    assert watchdog is not None and watchdog.finished.is_set()  # cancelled when the drain ended
