@@ -23,7 +23,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
+from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
 _logger = logging.getLogger(__name__)
 
@@ -134,11 +134,6 @@ def _dropped(container: Any) -> int:
     return container.dropped if isinstance(container, (BoundedAttributes, BoundedList)) else 0
 
 
-def _sequence(items: Any) -> Any:
-    """A BoundedList's deque (no lock, no copy: the span ended), or the sequence itself."""
-    return items._dq if type(items) is BoundedList else items
-
-
 _NAMES: dict[str, bytes] = {}
 
 
@@ -227,20 +222,27 @@ def _event(event: Any) -> bytes:
 
 
 def _link(link: Any) -> bytes:
-    trace_id, span_id, is_remote, _ = _context(link.context)
+    if type(link) is Link:
+        context, attributes = link._context, link._attributes
+        dropped = attributes.dropped if type(attributes) is BoundedAttributes else _dropped(attributes)
+    else:
+        context, attributes, dropped = link.context, link.attributes, link.dropped_attributes
+    trace_id, span_id, is_remote, _ = _context(context)
     body = b"".join(
         (
             b"\x0a\x10" + trace_id.to_bytes(16, "big"),
             b"\x12\x08" + span_id.to_bytes(8, "big"),
-            _attributes(b"\x22", link.attributes),
-            _uint32(b"\x28", link.dropped_attributes),
-            _LINK_FLAGS[bool(is_remote)],
+            _attributes(b"\x22", attributes),
+            _uint32(b"\x28", dropped),
+            _LINK_FLAGS[1 if is_remote else 0],
         )
     )
     return _field(b"\x6a", body)
 
 
 _KINDS = {id(kind): bytes((0x30, kind.value + 1)) for kind in SpanKind}  # enum members hash in Python
+_UNSET_STATUS = b"\x7a\x00"
+_SPAN_PAIRS: dict[tuple[str, type, Any], bytes] = {}  # Span.attributes (field 9) entries, tag included
 
 
 def _span(
@@ -257,20 +259,18 @@ def _span(
     dropped: tuple[Any, Any, Any],
 ) -> bytes:
     """One ``Span``, framed as field 2 of its ``ScopeSpans``; its fields in number order, as upb writes them
-    (flags, field 16, last)."""
+    (flags, field 16, last). The common cases are inlined: this runs once per span."""
     if type(context) is SpanContext:
         trace_id, span_id, _, _, trace_state, _ = context
     else:
         trace_id, span_id, _, trace_state = _context(context)
-    kind_field = _KINDS.get(id(kind))
-    if kind_field is None:
-        raise Unsupported(f"a span kind of {kind!r}")
+    hit = _TRACE_STATES.get(id(trace_state))
     parts = [
         b"\x0a\x10",
         trace_id.to_bytes(16, "big"),
         b"\x12\x08",
         span_id.to_bytes(8, "big"),
-        _trace_state(trace_state),
+        hit[1] if hit is not None and hit[0] is trace_state else _trace_state(trace_state),
     ]
     parent_remote = False
     if parent:
@@ -280,14 +280,32 @@ def _span(
             _, parent_id, parent_remote, _ = _context(parent)
         parts.append(b"\x22\x08")
         parts.append(parent_id.to_bytes(8, "big"))
-    parts.append(_name(name))
-    parts.append(kind_field)
+    encoded = _NAMES.get(name) if type(name) is str else None
+    parts.append(encoded if encoded is not None else _name(name))
+    encoded = _KINDS.get(id(kind))
+    if encoded is None:
+        raise Unsupported(f"a span kind of {kind!r}")
+    parts.append(encoded)
     if start and end:
         parts.append(_TIMES(0x39, start, 0x41, end))
     else:
         parts.append(b"\x39" + _FIXED64(start) if start else b"")
         parts.append(b"\x41" + _FIXED64(end) if end else b"")
-    parts.extend([b"\x4a" + _key_value(key, value) for key, value in _items(attributes)])
+    if type(attributes) is BoundedAttributes:  # its __len__ and items() are Python, with a lock
+        attributes = attributes._dict
+    if attributes:
+        pairs = _SPAN_PAIRS
+        for key, value in attributes.items():
+            kind = type(value)
+            # The type is part of the key: True == 1 and hash alike, but encode differently.
+            encoded = pairs.get((key, kind, value)) if kind in _CACHED_TYPES else None
+            if encoded is None:
+                encoded = b"\x4a" + _key_value(key, value)
+                if kind in _CACHED_TYPES:
+                    if len(pairs) >= _CACHE_LIMIT:
+                        pairs.clear()
+                    pairs[(key, kind, value)] = encoded
+            parts.append(encoded)
     dropped_attributes, dropped_events, dropped_links = dropped
     if dropped_attributes:
         parts.append(_uint32(b"\x50", dropped_attributes))
@@ -299,38 +317,20 @@ def _span(
         parts.extend([_link(link) for link in links])
     if dropped_links:
         parts.append(_uint32(b"\x70", dropped_links))
-    parts.append(_status(status))
-    parts.append(_SPAN_FLAGS[bool(parent_remote)])
+    if type(status) is Status and status._status_code is StatusCode.UNSET and status._description is None:
+        parts.append(_UNSET_STATUS)
+    else:
+        parts.append(_status(status))
+    parts.append(_SPAN_FLAGS[1 if parent_remote else 0])
     body = b"".join(parts)
-    return b"\x12" + _varint(len(body)) + body
-
-
-def _sdk_span(span: ReadableSpan) -> bytes:
-    """A ReadableSpan of the SDK's own class, read from its fields: its properties copy events and links
-    under a lock and wrap attributes in a proxy, per span."""
-    fields = span.__dict__
-    attributes, events, links = fields["_attributes"], fields["_events"], fields["_links"]
-    return _span(
-        fields["_context"],
-        fields["_parent"],
-        fields["_name"],
-        fields["_kind"],
-        fields["_start_time"],
-        fields["_end_time"],
-        attributes,
-        _sequence(events),
-        _sequence(links),
-        fields["_status"],
-        (
-            attributes.dropped if type(attributes) is BoundedAttributes else _dropped(attributes),
-            events.dropped if type(events) is BoundedList else _dropped(events),
-            links.dropped if type(links) is BoundedList else _dropped(links),
-        ),
-    )
+    size = len(body)
+    if size < 0x4000:
+        return (bytes((0x12, size)) if size < 0x80 else bytes((0x12, (size & 0x7F) | 0x80, size >> 7))) + body
+    return b"\x12" + _varint(size) + body
 
 
 def _any_span(span: Any) -> bytes:
-    """Any other ReadableSpan, through its public properties."""
+    """A ReadableSpan of another class (a subclass: the SDK's live Span, say), through its public properties."""
     return _span(
         span.get_span_context(),
         span.parent,
@@ -388,8 +388,32 @@ def encode_fast(spans: Sequence[Any]) -> bytes:
     last_scope: Any = groups
     current: list[bytes] = []
     for span in spans:
-        resource = span.resource
-        scope = span.instrumentation_scope or None
+        if type(span) is ReadableSpan:
+            # The SDK's own class, read from its fields: its properties copy events and links under a lock
+            # and wrap attributes in a proxy, for every span.
+            fields = span.__dict__
+            resource, scope = fields["_resource"], fields["_instrumentation_scope"]
+            attributes, events, links = fields["_attributes"], fields["_events"], fields["_links"]
+            encoded = _span(
+                fields["_context"],
+                fields["_parent"],
+                fields["_name"],
+                fields["_kind"],
+                fields["_start_time"],
+                fields["_end_time"],
+                attributes,
+                events._dq if type(events) is BoundedList else events,
+                links._dq if type(links) is BoundedList else links,
+                fields["_status"],
+                (
+                    attributes.dropped if type(attributes) is BoundedAttributes else _dropped(attributes),
+                    events.dropped if type(events) is BoundedList else _dropped(events),
+                    links.dropped if type(links) is BoundedList else _dropped(links),
+                ),
+            )
+        else:
+            resource, scope, encoded = span.resource, span.instrumentation_scope, _any_span(span)
+        scope = scope or None
         if resource is not last_resource or scope is not last_scope:
             scopes = groups.get(resource)
             if scopes is None:
@@ -399,7 +423,7 @@ def encode_fast(spans: Sequence[Any]) -> bytes:
                 found = scopes[scope] = []
             current = found
             last_resource, last_scope = resource, scope
-        current.append(_sdk_span(span) if type(span) is ReadableSpan else _any_span(span))
+        current.append(encoded)
     out = []
     for resource, scopes in groups.items():
         parts = [_cached_block(resource, _resource)]
