@@ -31,7 +31,8 @@ _INT64_MIN = -(1 << 63)
 _INT64_MAX = (1 << 63) - 1
 _UINT32_MAX = (1 << 32) - 1
 _UINT64_MASK = (1 << 64) - 1
-_CACHE_LIMIT = 2048
+_CACHE_LIMIT = 2048  # entries per cache; a full cache is emptied and refills with what recurs
+_CACHED_SIZE = 256  # bytes: longer encodings (long strings, big bytes values) are not kept
 
 _DOUBLE = struct.Struct("<d").pack
 _FIXED64 = struct.Struct("<Q").pack
@@ -110,7 +111,7 @@ def _key_value(key: Any, value: Any) -> bytes:
         raise Unsupported(f"an attribute key of type {type(key).__name__}")
     body = (_field(b"\x0a", key.encode()) if key else b"") + _field(b"\x12", _any_value(value))
     encoded = _varint(len(body)) + body
-    if cacheable:
+    if cacheable and len(encoded) <= _CACHED_SIZE:
         if len(_PAIRS) >= _CACHE_LIMIT:
             _PAIRS.clear()
         _PAIRS[(key, kind, value)] = encoded
@@ -144,9 +145,10 @@ def _name(name: Any) -> bytes:
         if type(name) is not str:
             raise Unsupported(f"a span name of type {type(name).__name__}")
         encoded = _field(b"\x2a", name.encode()) if name else b""
-        if len(_NAMES) >= _CACHE_LIMIT:
-            _NAMES.clear()
-        _NAMES[name] = encoded
+        if len(encoded) <= _CACHED_SIZE:
+            if len(_NAMES) >= _CACHE_LIMIT:
+                _NAMES.clear()
+            _NAMES[name] = encoded
     return encoded
 
 
@@ -202,9 +204,10 @@ def _status(status: Any) -> bytes:
     if encoded is None:
         body = _optional_string(b"\x12", description) + (b"\x18" + _varint(code) if code else b"")
         encoded = _field(b"\x7a", body)
-        if len(_STATUSES) >= 256:
-            _STATUSES.clear()
-        _STATUSES[key] = encoded
+        if len(encoded) <= _CACHED_SIZE:
+            if len(_STATUSES) >= 256:
+                _STATUSES.clear()
+            _STATUSES[key] = encoded
     return encoded
 
 
@@ -301,7 +304,7 @@ def _span(
             encoded = pairs.get((key, kind, value)) if kind in _CACHED_TYPES else None
             if encoded is None:
                 encoded = b"\x4a" + _key_value(key, value)
-                if kind in _CACHED_TYPES:
+                if kind in _CACHED_TYPES and len(encoded) <= _CACHED_SIZE:
                     if len(pairs) >= _CACHE_LIMIT:
                         pairs.clear()
                     pairs[(key, kind, value)] = encoded
@@ -451,11 +454,10 @@ def encode_request(spans: Sequence[Any]) -> bytes:
 def encode_message(spans: Sequence[Any]) -> ExportTraceServiceRequest:
     """:func:`encode_request` parsed into the message the gRPC stub sends (parsing is upb's C, and cheap)."""
     try:
-        encoded = encode_fast(spans)
+        return ExportTraceServiceRequest.FromString(encode_fast(spans))
     except Exception as error:  # noqa: BLE001 - whatever it is, the SDK's encoder decides
         _logger.debug("OTLP fast encoder fell back to the SDK's: %s", error)
         return encode_spans(spans)
-    return ExportTraceServiceRequest.FromString(encoded)
 
 
 class OTLPSpanExporter(_GrpcSpanExporter):

@@ -230,6 +230,22 @@ def test_cached_pairs_keep_types_apart() -> None:
     ]
 
 
+def test_long_and_high_cardinality_values_stay_exact_and_the_caches_bounded() -> None:
+    exporter = InMemorySpanExporter()
+    tracer = _provider(exporter, Resource.create({})).get_tracer("t")
+    for i in range(otlp._CACHE_LIMIT + 500):  # a request id per span: every pair is new
+        tracer.start_span(f"span {i % 3}", attributes={"request.id": f"r-{i}", "n": i}).end()
+    for size in (127, 128, 300, 20_000):  # frame lengths of one, two and three varint bytes; not cached
+        tracer.start_span("x" * size, attributes={"long": "é" * size, "blob": bytes(size)}).end()
+        tracer.start_span("x" * size, attributes={"long": "é" * size, "blob": bytes(size)}).end()
+    spans = exporter.get_finished_spans()
+    _assert_same(spans)
+    _assert_same(spans)  # again, from the caches
+    assert len(otlp._SPAN_PAIRS) <= otlp._CACHE_LIMIT and len(otlp._NAMES) <= otlp._CACHE_LIMIT
+    assert not any(len(encoded) > otlp._CACHED_SIZE for encoded in otlp._SPAN_PAIRS.values())
+    _assert_same([])
+
+
 _KEYS = st.text(min_size=1, max_size=12)
 _SCALARS = st.one_of(
     st.text(max_size=20),
