@@ -225,22 +225,21 @@ def _event(event: Any) -> bytes:
 
 
 def _link(link: Any) -> bytes:
+    """One Span.links entry (field 13); a batch span carries one per request it batched."""
     if type(link) is Link:
         context, attributes = link._context, link._attributes
-        dropped = attributes.dropped if type(attributes) is BoundedAttributes else _dropped(attributes)
+        if type(attributes) is BoundedAttributes:
+            attributes, dropped = attributes._dict, attributes.dropped
+        else:
+            dropped = _dropped(attributes)
     else:
         context, attributes, dropped = link.context, link.attributes, link.dropped_attributes
     trace_id, span_id, is_remote, _ = _context(context)
-    body = b"".join(
-        (
-            b"\x0a\x10" + trace_id.to_bytes(16, "big"),
-            b"\x12\x08" + span_id.to_bytes(8, "big"),
-            _attributes(b"\x22", attributes),
-            _uint32(b"\x28", dropped),
-            _LINK_FLAGS[1 if is_remote else 0],
-        )
-    )
-    return _field(b"\x6a", body)
+    ids = b"\x0a\x10" + trace_id.to_bytes(16, "big") + b"\x12\x08" + span_id.to_bytes(8, "big")
+    flags = _LINK_FLAGS[1 if is_remote else 0]
+    if not attributes and not dropped:
+        return b"\x6a\x21" + ids + flags  # 33 bytes: ids (28) and flags (5)
+    return _field(b"\x6a", ids + _attributes(b"\x22", attributes) + _uint32(b"\x28", dropped) + flags)
 
 
 _KINDS = {id(kind): bytes((0x30, kind.value + 1)) for kind in SpanKind}  # enum members hash in Python
