@@ -298,15 +298,15 @@ def _span(
     if attributes:
         pairs = _SPAN_PAIRS
         for key, value in attributes.items():
-            kind = type(value)
+            value_type = type(value)
             # The type is part of the key: True == 1 and hash alike, but encode differently.
-            encoded = pairs.get((key, kind, value)) if kind in _CACHED_TYPES else None
+            encoded = pairs.get((key, value_type, value)) if value_type in _CACHED_TYPES else None
             if encoded is None:
                 encoded = b"\x4a" + _key_value(key, value)
-                if kind in _CACHED_TYPES and len(encoded) <= _CACHED_SIZE:
+                if value_type in _CACHED_TYPES and len(encoded) <= _CACHED_SIZE:
                     if len(pairs) >= _CACHE_LIMIT:
                         pairs.clear()
-                    pairs[(key, kind, value)] = encoded
+                    pairs[(key, value_type, value)] = encoded
             parts.append(encoded)
     dropped_attributes, dropped_events, dropped_links = dropped
     if dropped_attributes:
