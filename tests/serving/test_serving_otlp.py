@@ -306,13 +306,19 @@ def test_what_the_fast_encoder_does_not_know_goes_through_the_sdk_encoder(value:
     assert [kv.key for kv in odd.attributes] == (["a"] if why == "an integer outside int64" else ["odd", "a"])
 
 
-def test_the_exporter_translates_with_the_fast_encoder() -> None:
+def test_the_exporter_translates_with_the_fast_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
     exporter = InMemorySpanExporter()
     _every_field(exporter)
     spans = exporter.get_finished_spans()
+    reference = encode_spans(spans)
     span_exporter = otlp.OTLPSpanExporter(endpoint="127.0.0.1:1", insecure=True)
+
+    def no_fallback(spans: Any) -> Any:
+        raise AssertionError("the exporter fell back to the SDK's encoder")
+
+    monkeypatch.setattr(otlp, "encode_spans", no_fallback)
     try:
-        assert span_exporter._translate_data(spans) == encode_spans(spans)
+        assert span_exporter._translate_data(spans) == reference
     finally:
         span_exporter.shutdown()
 
