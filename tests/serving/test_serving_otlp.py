@@ -353,6 +353,11 @@ def test_the_server_exports_its_spans_over_otlp_grpc_through_the_fast_encoder(
     environ = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_INSECURE": "true"}
     for key, value in environ.items():
         monkeypatch.setenv(key, value)  # the SDK's exporter reads its settings from os.environ
+
+    def no_fallback(spans: Any) -> Any:
+        raise AssertionError("the exporter fell back to the SDK's encoder")  # its spans would never arrive
+
+    monkeypatch.setattr(otlp, "encode_spans", no_fallback)
     tracing = Tracing.from_environ(environ)
     assert tracing is not None
     processor = tracing.provider._active_span_processor._span_processors[0]
