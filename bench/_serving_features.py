@@ -200,7 +200,7 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float, co
                     "bare model (again)",
                     load(port, "/v1/models/mlp:predict", model.body, concurrency, duration, warmup),
                 )
-            # Tracing on: every request exported to the local collector stub; then one in ten sampled.
+            # Tracing on: every request exported to the local collector stub; then one in ten, and one in a hundred.
             port = free_port()
             argv, env = _server(
                 artifact,
@@ -216,15 +216,16 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float, co
                     "tracing on (OTLP to a local stub)",
                     load(port, "/v1/models/model:predict", model.body, concurrency, duration, warmup),
                 )
-            port = free_port()
-            sampled = {**env, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.1"}
-            argv, _ = _server(artifact, port)
-            with run_server(f"{runtime} traced 10%", argv, READY_PATH, port, sampled):
-                record(
-                    runtime,
-                    "tracing on, 10 % sampled",
-                    load(port, "/v1/models/model:predict", model.body, concurrency, duration, warmup),
-                )
+            for ratio, label in (("0.1", "10 %"), ("0.01", "1 %")):
+                port = free_port()
+                sampled = {**env, "OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": ratio}
+                argv, _ = _server(artifact, port)
+                with run_server(f"{runtime} traced {label}", argv, READY_PATH, port, sampled):
+                    record(
+                        runtime,
+                        f"tracing on, {label} sampled",
+                        load(port, "/v1/models/model:predict", model.body, concurrency, duration, warmup),
+                    )
     finally:
         sink.terminate()
         sink.wait(10)
@@ -256,13 +257,19 @@ def report(rows: list[dict], load_before: float) -> None:
                 "%",
             ),
             (
+                f"{runtime}: tracing on, 1 % sampled / off (≥ 85 %)",
+                rps(runtime, "tracing on, 1 % sampled") / http,
+                0.85,
+                "%",
+            ),
+            (
                 f"{runtime}: tracing on, 10 % sampled / off (≥ 85 %)",
                 rps(runtime, "tracing on, 10 % sampled") / http,
                 0.85,
                 "%",
             ),
             (
-                f"{runtime}: tracing on / off (≥ 85 %)",
+                f"{runtime}: tracing on, every request sampled / off (≥ 85 %)",
                 rps(runtime, "tracing on (OTLP to a local stub)") / http,
                 0.85,
                 "%",

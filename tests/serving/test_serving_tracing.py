@@ -27,13 +27,18 @@ TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
-@pytest.fixture
-def traced(tmp_path: Path) -> Iterator[tuple[ThreadedServer, InMemorySpanExporter]]:
+@pytest.fixture(params=["finished", "live"])
+def traced(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[ThreadedServer, InMemorySpanExporter]]:
+    """``finished``: queue, batch and inference spans built finished and handed to the provider's processors
+    (the default); ``live``: the SDK's own spans, the fallback when the provider's processors are not found."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    if request.param == "live":
+        tracing._processor = None
     opener, _ = write_repository(tmp_path / "repo")
-    with ThreadedServer(tmp_path, None, model_dir=tmp_path / "repo", opener=opener, tracing=Tracing(provider)) as s:
+    with ThreadedServer(tmp_path, None, model_dir=tmp_path / "repo", opener=opener, tracing=tracing) as s:
         yield s, exporter
 
 
@@ -61,6 +66,10 @@ def test_http_traceparent_in_and_out_with_queue_batch_and_inference_spans(
     assert spans["inference"].parent.span_id == spans["batch"].context.span_id
     assert spans["batch"].attributes["modelport.batch.rows"] == 1
     assert spans["queue"].end_time <= spans["batch"].start_time <= spans["inference"].start_time
+    assert spans["inference"].end_time == spans["batch"].end_time
+    assert {s.resource for s in spans.values()} == {server_span.resource}
+    assert {s.instrumentation_scope.name for s in spans.values()} == {"serving_image"}
+    assert all(s.context.trace_flags.sampled for s in spans.values())
 
 
 def test_grpc_traceparent_in_and_out(traced: tuple[ThreadedServer, InMemorySpanExporter]) -> None:
