@@ -317,7 +317,7 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float) ->
                 entry["ready_s"] = server.ready_seconds
                 entry["max_abs_diff"] = float(np.max(np.abs(got - reference[peer.protocol])))
                 rows.extend(_points(peer.label, peer.version, {peer.protocol: (path, body)}, port, duration, warmup))
-                entry["rss_mb"] = server.rss_mb()
+                entry["rss_mb_main_process"] = server.rss_mb()
         except (RuntimeError, OSError) as exc:
             entry["skipped"] = f"it did not start or answer: {str(exc)[-800:]}"
             print(f"  peers: skipping {peer.label}: {entry['skipped']}", file=sys.stderr, flush=True)
