@@ -282,6 +282,17 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float) ->
 
     ours_version = _ours_version(litert)
     rows: list[dict[str, object]] = []
+    result: dict[str, object] = {
+        "rows": rows,
+        "peers": peers,
+        "ours_version": ours_version,
+        "load_start": load_start,
+        "duration": duration,
+        "warmup": warmup,
+    }
+    if not pythons:
+        result["load_end"] = os.getloadavg()[0]
+        return result  # nothing to compare with: ours alone is measured elsewhere in bench/serving.py
     reference: dict[str, np.ndarray] = {}
 
     def run_ours(label: str) -> None:
@@ -293,6 +304,8 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float) ->
                 if protocol in reference and not np.allclose(got, reference[protocol], rtol=1e-5, atol=1e-6):
                     raise RuntimeError(f"ours answered {protocol} differently between runs: {got} vs {reference}")
                 reference.setdefault(protocol, got)
+            if not np.allclose(reference["v1"], reference["v2"], rtol=1e-5, atol=1e-6):
+                raise RuntimeError(f"ours answered V1 and V2 differently: {reference}")
             rows.extend(_points(label, ours_version, bodies, port, duration, warmup))
 
     run_ours("ours (before)")
@@ -331,15 +344,8 @@ def measure(model: BenchModel, workdir: Path, duration: float, warmup: float) ->
         ours_rps = sum(r["rps"] for r in mine) / len(mine)
         row["ours_rps"] = ours_rps
         row["ratio"] = ours_rps / row["rps"] if row["rps"] else float("inf")
-    return {
-        "rows": rows,
-        "peers": peers,
-        "ours_version": ours_version,
-        "load_start": load_start,
-        "load_end": os.getloadavg()[0],
-        "duration": duration,
-        "warmup": warmup,
-    }
+    result["load_end"] = os.getloadavg()[0]
+    return result
 
 
 def _fmt(value: float, digits: int = 1) -> str:

@@ -12,7 +12,8 @@ For a small MLP and MobileNetV2 (weights=None), at concurrency 1, 8 and 32, in o
     virtual environment, all on LiteRT (bench/_serving_peers.py; ``--peers`` runs this alone, ``--no-peers`` skips it).
 
 Load comes from bench/_serving_load.py, a closed-loop raw-socket HTTP/1.1 client in its own process.
-Every run is bounded in time; the whole benchmark takes about 5 minutes on 2 cores (``--quick``: ~2).
+Every run is bounded in time; the whole benchmark takes about 7 minutes on 2 cores (``--quick``: ~3), once the
+peers' virtual environments are cached.
 
     python bench/serving.py [--quick] [--models mlp,mobilenet_v2] [--json results.json]
     python bench/serving.py --sweep --quick     # the batching-defaults sweep
