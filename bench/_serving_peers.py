@@ -372,6 +372,13 @@ def report(result: dict[str, object]) -> None:
             f"| {row['server']} | {row['version']} | {row['protocol'].upper()} {row['endpoint']} | {row['c']} | "
             f"{_fmt(row['rps'])} | {_fmt(row['p50'], 2)} | {_fmt(row['p99'], 2)} | {ratio} |"
         )
+    for row in result["rows"]:  # type: ignore[union-attr]
+        failed = {k: v for k, v in row["statuses"].items() if k != "200"}
+        if failed or row["errors"]:
+            print(
+                f"\n{row['server']} {row['protocol'].upper()} c={row['c']}: non-200 answers {failed}, "
+                f"{row['errors']} connection errors (the throughput counts 200s only)"
+            )
     print("\n| target | measured | met |")
     print("|---|---:|:---:|")
     for peer in result["peers"]:  # type: ignore[union-attr]
