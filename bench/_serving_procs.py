@@ -78,21 +78,28 @@ def run_server(
     port: int,
     env: Mapping[str, str] | None = None,
     timeout: float = 120.0,
+    process_group: bool = False,
 ) -> Iterator[Server]:
-    """Start ``argv`` and time it until ``ready_path`` answers 200; stop it with SIGTERM afterwards."""
+    """Start ``argv`` and time it until ``ready_path`` answers 200; stop it with SIGTERM afterwards.
+
+    ``process_group``: start it in its own process group, and kill what is left of that group once it has stopped,
+    for servers that fork worker processes (MLServer's inference pool)."""
     # gRPC only where a benchmark asks for it: its default port would collide between servers.
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(ROOT), "GRPC_PORT": "0", **(env or {})}
     # A file, not a pipe: a chatty server (Flask logs every request) must never block on its log.
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()
-        process = subprocess.Popen(list(argv), env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            list(argv), env=environment, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=process_group
+        )
         try:
             while _status(port, ready_path) != 200:
                 if process.poll() is not None:
                     log.seek(0)
                     raise RuntimeError(f"{name} exited with {process.returncode}: {log.read().decode()[-2000:]}")
                 if time.perf_counter() - started > timeout:
-                    raise RuntimeError(f"{name} not ready within {timeout} s")
+                    log.seek(0)
+                    raise RuntimeError(f"{name} not ready within {timeout} s: {log.read().decode()[-2000:]}")
                 time.sleep(0.005)
             yield Server(name, process, port, time.perf_counter() - started)
         finally:
@@ -103,6 +110,9 @@ def run_server(
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+            if process_group:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
 
 
 def load(

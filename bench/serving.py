@@ -7,13 +7,17 @@ For a small MLP and MobileNetV2 (weights=None), at concurrency 1, 8 and 32, in o
   - a naive Flask server with one model call per request, as deployment tutorials write it;
   - this server with batching off and on, with the TensorFlow and the LiteRT runtime;
   - on the MLP at c=32: gRPC V2 binary against HTTP JSON on one server, a three-step pipeline against the bare
-    model, and tracing on (OTLP to a local stub) against off (bench/_serving_features.py).
+    model, and tracing on (OTLP to a local stub) against off (bench/_serving_features.py);
+  - on the MLP at c=1 and 32: the peers, Seldon MLServer and KServe's Python model server, each in its own cached
+    virtual environment, all on LiteRT (bench/_serving_peers.py; ``--peers`` runs this alone, ``--no-peers`` skips it).
 
 Load comes from bench/_serving_load.py, a closed-loop raw-socket HTTP/1.1 client in its own process.
-Every run is bounded in time; the whole benchmark takes about 5 minutes on 2 cores (``--quick``: ~2).
+Every run is bounded in time; the whole benchmark takes about 7 minutes on 2 cores (``--quick``: ~3), once the
+peers' virtual environments are cached.
 
     python bench/serving.py [--quick] [--models mlp,mobilenet_v2] [--json results.json]
     python bench/serving.py --sweep --quick     # the batching-defaults sweep
+    python bench/serving.py --peers [--quick]   # only this server against MLServer and KServe
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import _serving_features  # noqa: E402
+import _serving_peers  # noqa: E402
 from _serving_models import BenchModel, build  # noqa: E402
 from _serving_procs import HERE, free_port, installed_mb, load, run_server  # noqa: E402
 
@@ -359,6 +364,13 @@ def main() -> None:
         action="store_true",
         help="only the gRPC, pipeline and tracing figures (MLP, c=32; about 3 minutes, --quick about 1)",
     )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="only the peers comparison: MLServer and KServe against this server, MLP on LiteRT (about 1 minute "
+        "once the peers' virtual environments are cached)",
+    )
+    parser.add_argument("--no-peers", action="store_true", help="leave the peers comparison out of the full run")
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
     duration, warmup = (1.0, 0.3) if args.quick else (3.0, 0.5)
@@ -366,13 +378,18 @@ def main() -> None:
     load_at_start = os.getloadavg()[0]  # other work on the machine skews every number: it is printed
     with tempfile.TemporaryDirectory(prefix="modelport-bench-") as tmp:
         print("building models ...", file=sys.stderr, flush=True)
-        models = [m for m in build(Path(tmp)) if m.name in args.models.split(",")]
+        names = ("mlp",) if args.peers or args.features_only else tuple(args.models.split(","))
+        models = build(Path(tmp), names)
         results: dict[str, dict[str, object]] = {}
         if args.sweep:
             sweep(models, duration, warmup)
         elif args.features_only:
             mlp = next(m for m in models if m.name == "mlp")
             _serving_features.report(_serving_features.measure(mlp, Path(tmp), duration, warmup), load_at_start)
+        elif args.peers:
+            mlp = next(m for m in models if m.name == "mlp")
+            results["peers"] = _serving_peers.measure(mlp, Path(tmp), duration, warmup)
+            _serving_peers.report(results["peers"])
         else:
             sizes = {key: installed_mb(packages) for key, packages in RUNTIME_PACKAGES.items()}
             results = {m.name: measure_model(m, duration, warmup, sizes) for m in models}
@@ -390,6 +407,9 @@ def main() -> None:
                 rows = _serving_features.measure(mlp, Path(tmp), duration, warmup)
                 results["features"] = {"rows": rows}
                 _serving_features.report(rows, features_load)
+                if not args.no_peers:
+                    results["peers"] = _serving_peers.measure(mlp, Path(tmp), duration, warmup)
+                    _serving_peers.report(results["peers"])
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str))
     print(f"\n(total {time.perf_counter() - started:.0f} s)")
