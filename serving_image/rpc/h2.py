@@ -241,6 +241,8 @@ class H2Connection(asyncio.Protocol):
             self.fail(exc.code, str(exc))
         except hpack.HPACKError as exc:
             self.fail(COMPRESSION_ERROR, f"header block: {exc}")
+        except UnicodeDecodeError:
+            self.fail(PROTOCOL_ERROR, "a header name or value is not UTF-8")
         self.flush()
 
     # -- frames ----------------------------------------------------------------------------------------------

@@ -235,6 +235,11 @@ def test_protocol_errors_end_the_connection_with_goaway(served: tuple[ThreadedSe
     even.send(h2.HEADERS, h2.END_HEADERS, 2, even.block(INFER))  # clients open odd streams only
     assert _goaway(even)[0] == h2.PROTOCOL_ERROR
     even.close()
+    latin = RawPeer(server.grpc_port)  # a header value that is not UTF-8, as a literal without indexing
+    block = latin.block(INFER) + b"\x00" + bytes([4]) + b"x-id" + bytes([2]) + b"\xff\xfe"
+    latin.send(h2.HEADERS, h2.END_HEADERS | h2.END_STREAM, 1, block)
+    assert _goaway(latin)[0] in (h2.PROTOCOL_ERROR, h2.COMPRESSION_ERROR)  # hpack reports it as the latter
+    latin.close()
     _still_serving(server)
 
 
