@@ -95,6 +95,8 @@ def supervise(settings: Settings, argv: list[str]) -> int:
     worst = 0
     try:
         for index in range(count):
+            if stopping:  # a signal came while starting: the workers started so far have it already
+                break
             env = {**base, "MODELPORT_WORKER": f"{index}/{count}"}
             process = subprocess.Popen([sys.executable, "-m", "serving_image", *argv], env=env)
             workers[process.pid] = process

@@ -292,6 +292,8 @@ class GrpcFrontEnd:
                 "RESOURCE_EXHAUSTED",
                 f"the request message is larger than {self.max_message_bytes} bytes (MAX_REQUEST_BYTES) decompressed",
             )
+        if not inflater.eof:
+            raise CallError("INTERNAL", f"the {encoding} message is truncated")
         return out
 
     async def _call(

@@ -350,3 +350,32 @@ def test_a_second_drain_request_starts_no_second_watchdog(tmp_path: Path) -> Non
         server.server.begin_drain("second")  # e.g. SIGTERM from the platform and a test's stop
         assert server.server._watchdog is watchdog
     assert watchdog is not None and watchdog.finished.is_set()  # cancelled when the drain ended
+
+
+def test_compressed_messages_are_bounded_and_checked(served: tuple[ThreadedServer, FakeRuntime]) -> None:
+    import gzip
+
+    server, _ = served
+    peer = RawPeer(server.grpc_port)
+    try:
+        message = _infer_request(np.ones((1, 2), np.float32)).SerializeToString()
+
+        def call(stream: int, payload: bytes, encoding: str) -> dict[str, str]:
+            peer.send(h2.HEADERS, h2.END_HEADERS, stream, peer.block(INFER, extra=(("grpc-encoding", encoding),)))
+            peer.send(h2.DATA, h2.END_STREAM, stream, b"\x01" + struct.pack(">I", len(payload)) + payload)
+            while True:
+                kind, flags, got, block = peer.until(h2.HEADERS, stream)
+                if flags & h2.END_STREAM:
+                    return peer.headers(block)
+                peer.headers(block)  # the response headers before the message
+
+        assert call(1, gzip.compress(message), "gzip")["grpc-status"] == "0"
+        assert call(3, gzip.compress(message)[:-6], "gzip")["grpc-status"] == "13"  # truncated: INTERNAL
+        bomb = gzip.compress(b"\x00" * (9 << 20))  # 9 MiB of zeros in a few KB, past MAX_REQUEST_BYTES (8 MiB)
+        answer = call(5, bomb, "gzip")
+        assert answer["grpc-status"] == "8" and "decompressed" in answer["grpc-message"]
+        answer = call(7, message, "snappy")
+        assert answer["grpc-status"] == "12" and answer["grpc-accept-encoding"] == "identity,deflate,gzip"
+    finally:
+        peer.close()
+    _still_serving(server)
