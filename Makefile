@@ -36,12 +36,14 @@ test: $(BIN)/.modelport-installed
 # A dependency floor is a promise: the planner, spec and policy tests run again in .venv-floor with the lowest
 # versions pyproject.toml allows (uv's lowest-direct resolution), so a floor is only raised, never guessed.
 FLOOR_VENV ?= .venv-floor
-# litert brings the serving server's own floors (grpcio, protobuf, starlette, uvicorn...) without TensorFlow, so
-# TF Serving's generated client is tested against the server at the grpcio/grpcio-tools/protobuf floors.
+# litert brings the serving server's own floors (grpcio, protobuf, starlette, uvicorn, hpack, OpenTelemetry...)
+# without TensorFlow, so the server's gRPC transport, TF Serving's generated client and the tracing/OTLP encoder
+# are tested at those floors too.
 FLOOR_EXTRAS ?= kubernetes,aws,gcp,azure,policy,litert,dev
 FLOOR_TESTS ?= tests/test_plan_runner.py tests/test_plan_cli.py tests/test_import_name.py tests/test_spec.py \
 	tests/test_catalog.py tests/kubernetes tests/aws/test_stacks.py tests/policies/test_policy_stacks.py tests/gcp tests/azure \
-	tests/serving/test_serving_tfserving_interop.py
+	tests/serving/test_serving_tfserving_interop.py tests/serving/test_serving_grpc.py tests/serving/test_serving_h2.py \
+	tests/serving/test_serving_grpc_only.py tests/serving/test_serving_tracing.py tests/serving/test_serving_otlp.py
 test-floors: $(BIN)/.modelport-installed
 	$(BIN)/python -m uv venv --quiet --allow-existing --python $(PYTHON) $(FLOOR_VENV)
 	$(BIN)/python -m uv pip install --quiet --python $(FLOOR_VENV)/bin/python --resolution lowest-direct -e '.[$(FLOOR_EXTRAS)]'

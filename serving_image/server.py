@@ -20,13 +20,16 @@ from collections.abc import Generator
 from types import FrameType
 
 import uvicorn
-from uvicorn.server import STARTUP_FAILURE
 
 from .app import ServingApp
 from .config import Settings
 from .service import Service
 
 log = logging.getLogger("serving_image")
+
+# The exit code of a failed lifespan start-up, as uvicorn uses it (uvicorn.config.STARTUP_FAILURE, which uvicorn
+# before 0.32 does not export under that name).
+STARTUP_FAILURE = 3
 
 # Time kept back from GRACEFUL_TIMEOUT for the lifespan shutdown and interpreter exit.
 _EXIT_MARGIN_S = 1.0
