@@ -13,8 +13,8 @@ over the workers), loads its own copy of the model, and keeps its own batchers, 
 
 The supervisor forwards SIGTERM and SIGINT to every worker (each drains as a single server would) and exits
 with the worst exit code once all have stopped. A worker that exits on its own (a model that cannot load, a
-crash) stops the others and the supervisor exits non-zero (the worst exit code, 128 + the signal for a
-worker killed by one, at least 1), so the platform restarts the container whole rather than
+crash) stops the others and the supervisor exits with that worker's code (128 + the signal for a worker
+killed by one; at least 1), so the platform restarts the container whole rather than
 serving with fewer workers than configured.
 """
 
@@ -93,6 +93,7 @@ def supervise(settings: Settings, argv: list[str]) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     worst = 0
+    failure: int | None = None  # the exit code of the first worker that stopped on its own
     try:
         for index in range(count):
             if stopping:  # a signal came while starting: the workers started so far have it already
@@ -118,13 +119,15 @@ def supervise(settings: Settings, argv: list[str]) -> int:
             worst = max(worst, code)
             if not stopping:
                 log.error("worker %d exited with %d; stopping the others", pid, code)
-                worst = max(worst, 1)
+                failure = code or 1
                 forward(signal.SIGTERM, None)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         shutil.rmtree(root, ignore_errors=True)
-    return worst
+    # After a failure, the others' codes are those of being stopped (143 for a worker still starting): the
+    # failure's code is the one that explains the exit.
+    return failure if failure is not None else worst
 
 
 def _mark_dead(pid: int, directory: Path) -> None:
