@@ -76,8 +76,10 @@ class Batcher:
         label: str = "model",
         model: str = "model",
         tracing: Any = None,
+        deadline_message: str | None = None,
     ) -> None:
         self._tracing = tracing
+        self._deadline_message = deadline_message or f"no answer within the {request_timeout_s:g} s request deadline"
         self._run = run
         self._executor = executor
         self._inline = inline
@@ -111,6 +113,15 @@ class Batcher:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def max_rows(self) -> int:
+        """The most rows one batch holds (1: batching off, or a signature that does not stack)."""
+        return self._max_rows
+
+    @property
+    def inline(self) -> bool:
+        return self._inline
 
     def start(self) -> None:
         if self._worker is None:
@@ -170,9 +181,7 @@ class Batcher:
             pending = unanswered.popleft()
             if not pending.future.done():
                 self._metrics.rejections.labels(reason="deadline").inc()
-                pending.future.set_exception(
-                    DeadlineExceeded(f"no answer within the {self._request_timeout:g} s request deadline")
-                )
+                pending.future.set_exception(DeadlineExceeded(self._deadline_message))
         if unanswered:
             self._deadline_timer = loop.call_at(unanswered[0].deadline, self._expire_overdue)
 
@@ -266,6 +275,11 @@ class Batcher:
             self._inference_seconds.observe(time.perf_counter() - started)
             if traced:
                 self._record(batch, rows, batch_ns, started, exc)
+            if len(batch) > 1 and getattr(exc, "whole_batch", False):
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+                return
             if len(batch) > 1:
                 # One bad request must not fail its neighbours: rerun each alone so only the culprit errs.
                 for pending in batch:

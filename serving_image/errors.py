@@ -7,6 +7,9 @@ class ServingError(Exception):
     """An error that is the caller's answer. ``status`` is the HTTP status code."""
 
     status: int = 500
+    # An error of a batch as a whole (a fused pipeline's step over its timeout): the batcher answers it to every
+    # call in the batch, instead of rerunning each call alone to find the one that failed.
+    whole_batch: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -32,6 +32,16 @@ that tensor (one value per call), or ``split: {case: weight}`` picks one by weig
 handler body, and every case must give the same outputs. That covers KServe InferenceGraph's Sequence,
 Ensemble, Switch and Splitter.
 
+A handler step with ``batch: true`` declares that the function treats rows independently (row *i* of every
+output depends only on row *i* of its inputs), so it may run once on the stacked rows of many calls. A
+pipeline whose steps are all model steps or such handler steps, with no switch or split, is **fused**: the
+pipeline gets a batcher of its own, and each batch runs every step in turn on the stacked tensors, on the
+inference thread (or on the event loop where all its models run there), in one go. That removes the per-call
+step machinery; handlers run once per batch instead of once per call. A fused pipeline's step timeouts apply
+to the batch's step, its step metrics are observed once per batch, and its trace has one batch and inference
+span per batch rather than a span per step. Other pipelines run step by step per call, and their model
+steps meet other calls in the models' own batchers.
+
 Every mistake in the file stops the server at start with a message naming the pipeline, the step and the
 key: an unknown model, a tensor no step gives, a cycle, a handler that cannot be imported."""
 
@@ -55,6 +65,7 @@ import numpy as np
 
 from .errors import DeadlineExceeded, ModelLoadError, ServingError
 from .layout import HANDLERS_DIR, PIPELINE_FILE
+from .predictor import validate_inputs
 from .runtime.base import Runtime, Signature
 from .tensors import STRING, SUPPORTED_DTYPES, TensorSpec
 
@@ -143,6 +154,7 @@ class Body:
     handler: Callable[..., Any] | None = None
     wants_headers: bool = False
     is_async: bool = False
+    batch: bool = False  # a handler that treats rows independently: it may run once on many calls' rows
 
 
 @dataclass
@@ -167,8 +179,11 @@ class Step:
 def _body(raw: dict[str, Any], where: str, allow_name: bool) -> Body:
     allowed = ["model", "version", "signature", "handler", "inputs", "outputs"]
     if allow_name:
-        allowed = ["name", "timeout_ms", *allowed]
+        allowed = ["name", "timeout_ms", *allowed, "batch"]
     _keys(raw, allowed, where)
+    batch = raw.get("batch", False)
+    if not isinstance(batch, bool):
+        raise PipelineError(f"{where}.batch must be true or false (got {batch!r})")
     inputs = raw.get("inputs", {})
     inputs = _mapping(inputs, f"{where}.inputs")
     for key, source in inputs.items():
@@ -177,9 +192,10 @@ def _body(raw: dict[str, Any], where: str, allow_name: bool) -> Body:
     if ("model" in raw) == ("handler" in raw):
         raise PipelineError(f"{where}: give exactly one of 'model' (a model of the repository) or 'handler'")
     if "model" in raw:
-        for key in ("outputs",):
-            if key in raw:
-                raise PipelineError(f"{where}.{key}: a model step's outputs are its signature's; remove it")
+        if "outputs" in raw:
+            raise PipelineError(f"{where}.outputs: a model step's outputs are its signature's; remove it")
+        if "batch" in raw:
+            raise PipelineError(f"{where}.batch: a model step always batches; 'batch' is for handler steps")
         version = raw.get("version")
         if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
             raise PipelineError(f"{where}.version must be a positive integer (got {version!r})")
@@ -195,7 +211,7 @@ def _body(raw: dict[str, Any], where: str, allow_name: bool) -> Body:
     outputs = raw.get("outputs")
     if not isinstance(outputs, list) or not outputs or not all(isinstance(o, str) and o for o in outputs):
         raise PipelineError(f"{where}.outputs must list the tensor names the handler returns (got {outputs!r})")
-    return Body("handler", dict(inputs), list(outputs), model=handler)
+    return Body("handler", dict(inputs), list(outputs), model=handler, batch=batch)
 
 
 def _step(raw: Any, where: str) -> Step:
@@ -282,6 +298,14 @@ class Pipeline:
         )
         self.active = 0
         self.past: dict[str, int] = dict.fromkeys(self.models, 0)
+        # Fused: every step a model or a row-wise (batch: true) handler, and no switch or split. The repository
+        # then gives the pipeline a batcher whose batches run :meth:`run_batch` (see the module docstring).
+        self.fused = all(
+            step.plain is not None and (step.plain.kind == "model" or step.plain.batch)
+            for level in levels
+            for step in level
+        )
+        self.batcher: Any = None
         self.runtime = _PipelineRuntime(
             {
                 "serving_default": Signature(
@@ -290,10 +314,23 @@ class Pipeline:
             }
         )
 
-    def describe(self) -> str:
-        return " → ".join(" + ".join(step.name for step in level) for level in self.levels)
+    @property
+    def deadline_message(self) -> str:
+        return f"pipeline {self.name!r}: no answer within its {self.timeout_s * 1000:g} ms deadline"
 
-    async def run(self, inputs: Mapping[str, np.ndarray], headers: Mapping[str, str] | None = None) -> Arrays:
+    def describe(self) -> str:
+        steps = " → ".join(" + ".join(step.name for step in level) for level in self.levels)
+        return f"{steps} (fused: each batch runs every step)" if self.fused else steps
+
+    async def run(
+        self, inputs: Mapping[str, np.ndarray], headers: Mapping[str, str] | None = None, rows: int = 1
+    ) -> Arrays:
+        if self.batcher is not None:
+            self.active += 1  # never reaches the models' own batchers: see elsewhere()
+            try:
+                return await self.batcher.submit(inputs, rows)
+            finally:
+                self.active -= 1
         tensors: dict[str, np.ndarray] = dict(inputs)
         # One deadline for the whole call: a timer cancels this task (what asyncio.timeout does, on 3.10 too),
         # without wrapping the call in a second task.
@@ -317,9 +354,7 @@ class Pipeline:
             if expired:
                 if hasattr(task, "uncancel"):  # Python 3.11+: this cancellation is handled here
                     task.uncancel()
-                raise DeadlineExceeded(
-                    f"pipeline {self.name!r}: no answer within its {self.timeout_s * 1000:g} ms deadline"
-                ) from None
+                raise DeadlineExceeded(self.deadline_message) from None
             raise
         finally:
             timer.cancel()
@@ -329,10 +364,63 @@ class Pipeline:
         return {name: tensors[source] for name, (source, _) in self.outputs.items()}
 
     def elsewhere(self, model: str) -> int:
-        """Calls in flight that will not reach ``model`` any more."""
-        if model in self.models:
+        """Calls in flight that will not reach ``model``'s own batcher any more."""
+        if model in self.models and self.batcher is None:
             return self.past[model]
         return self.active
+
+    def run_batch(self, inputs: Mapping[str, np.ndarray]) -> Arrays:
+        """A fused pipeline's batch: every step in turn on the stacked rows of its calls (on the inference
+        thread, or on the loop when all its models run there)."""
+        tensors: dict[str, np.ndarray] = dict(inputs)
+        observe = self._observe
+        for level in self.levels:
+            for step in level:
+                body = step.plain
+                assert body is not None
+                started = time.perf_counter()
+                status = "ok"
+                try:
+                    arguments = {key: tensors[source] for key, source in body.inputs.items()}
+                    if body.kind == "model":
+                        signature = body.signature_spec
+                        assert signature is not None and body.servable is not None
+                        validate_inputs(signature, arguments)
+                        ordered = {name: arguments[name] for name in signature.inputs}
+                        results = body.servable.runtime.predict(signature.name, ordered)
+                    else:
+                        results = self._handle(body, body.handler(**arguments))  # type: ignore[misc]
+                    if step.timeout_s is not None and time.perf_counter() - started > step.timeout_s:
+                        raise asyncio.TimeoutError
+                except BaseException as exc:
+                    status, failure = self._failure(step, step.name, exc)
+                    if failure is None:
+                        raise
+                    # A step over its timeout is the batch's: rerunning each call alone is no cure.
+                    failure.whole_batch = isinstance(failure, DeadlineExceeded)  # type: ignore[union-attr]
+                    raise failure from exc
+                finally:
+                    if observe is not None:
+                        observe(self.name, step.name, status, time.perf_counter() - started)
+                for output, key in step.keys:
+                    tensors[key] = results[output]
+        return {name: tensors[source] for name, (source, _) in self.outputs.items()}
+
+    def _failure(self, step: Step, label: str, exc: BaseException) -> tuple[str, BaseException | None]:
+        """The step status for the metrics, and what the call answers (``None``: re-raise ``exc`` as it is)."""
+        if isinstance(exc, asyncio.TimeoutError):
+            assert step.timeout_s is not None
+            return "timeout", DeadlineExceeded(
+                f"pipeline {self.name!r} step {label!r}: no answer within its {step.timeout_s * 1000:g} ms timeout"
+            )
+        if isinstance(exc, StepFailed):
+            return "error", None
+        if isinstance(exc, ServingError):
+            return "error", StepFailed(f"pipeline {self.name!r} step {label!r}: {exc.message}", exc.status)
+        if isinstance(exc, asyncio.CancelledError) or not isinstance(exc, Exception):
+            return "cancelled", None
+        log.exception("pipeline %r step %r failed", self.name, label)
+        return "error", StepFailed(f"pipeline {self.name!r} step {label!r} failed: {type(exc).__name__}: {exc}", 500)
 
     def _case(self, step: Step, tensors: Mapping[str, np.ndarray]) -> tuple[str, Body]:
         if step.weights is not None:
@@ -386,25 +474,11 @@ class Pipeline:
                 results = await asyncio.wait_for(self._call(body, arguments, headers), step.timeout_s)
             else:
                 results = await self._call(body, arguments, headers)
-        except asyncio.TimeoutError:
-            status = "timeout"
-            assert step.timeout_s is not None
-            raise DeadlineExceeded(
-                f"pipeline {self.name!r} step {label!r}: no answer within its {step.timeout_s * 1000:g} ms timeout"
-            ) from None
-        except StepFailed:
-            status = "error"
-            raise
-        except ServingError as exc:
-            status = "error"
-            raise StepFailed(f"pipeline {self.name!r} step {label!r}: {exc.message}", exc.status) from exc
-        except asyncio.CancelledError:
-            status = "cancelled"
-            raise
-        except Exception as exc:
-            status = "error"
-            log.exception("pipeline %r step %r failed", self.name, label)
-            raise StepFailed(f"pipeline {self.name!r} step {label!r} failed: {type(exc).__name__}: {exc}", 500) from exc
+        except BaseException as exc:
+            status, failure = self._failure(step, label, exc)
+            if failure is None:
+                raise
+            raise failure from (None if isinstance(exc, asyncio.TimeoutError) else exc)
         finally:
             if self._observe is not None:
                 self._observe(self.name, step.name, status, time.perf_counter() - started)
@@ -519,6 +593,16 @@ def _bind(body: Body, root: Path, lookup: _Lookup, models: Sequence[str], where:
     body.is_async = inspect.iscoroutinefunction(function)
     parameters = inspect.signature(function).parameters
     body.wants_headers = "headers" in parameters
+    if body.batch and body.wants_headers:
+        raise PipelineError(
+            f"{where}.batch: {body.model} takes the request headers, which differ from call to call; a batched "
+            "step runs once for many calls, so it cannot take them (remove 'batch' or the 'headers' argument)"
+        )
+    if body.batch and body.is_async:
+        raise PipelineError(
+            f"{where}.batch: {body.model} is async; a batched step runs on the inference thread, so it must be a "
+            "plain function (remove 'batch' or make it one)"
+        )
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     for key in body.inputs:
         if key not in parameters and not takes_any:

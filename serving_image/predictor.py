@@ -43,14 +43,14 @@ async def predict_model(
     outputs: Sequence[str] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> dict[str, np.ndarray]:
-    rows = _validate(signature, inputs)
+    rows = validate_inputs(signature, inputs)
     if outputs is not None:
         unknown = [name for name in outputs if name not in signature.outputs]
         if unknown:
             raise BadRequest(f"unknown output {unknown[0]!r}; the model returns {list(signature.outputs)}")
     ordered = {name: inputs[name] for name in signature.inputs}
     if servable.pipeline is not None:
-        results = await servable.pipeline.run(ordered, headers)
+        results = await servable.pipeline.run(ordered, headers, rows)
     else:
         results = await servable.batchers[signature.name].submit(ordered, rows)
     if outputs is not None:
@@ -58,7 +58,7 @@ async def predict_model(
     return results
 
 
-def _validate(signature: Signature, inputs: Mapping[str, np.ndarray]) -> int:
+def validate_inputs(signature: Signature, inputs: Mapping[str, np.ndarray]) -> int:
     """Check names and shapes; return the number of rows (dimension 0) the request carries."""
     specs = signature.inputs
     if len(inputs) != len(specs) or any(name not in specs for name in inputs):

@@ -227,8 +227,8 @@ class ModelRepository:
                     await batcher.close()
 
     def _in_flight_for(self, model: str) -> Callable[[], int] | None:
-        """The requests in the server that may still join ``model``'s batches: all of them, less the pipeline
-        calls that are past the model's step or never use it."""
+        """The requests in the server that may still join ``model``'s batches (a model's, or a fused pipeline's):
+        all of them, less the pipeline calls that are past the model's step or never use it."""
         total = self.in_flight
         if total is None:
             return None
@@ -237,7 +237,7 @@ class ModelRepository:
         def in_flight() -> int:
             if not pipelines:
                 return total()
-            return total() - sum(pipeline.elsewhere(model) for pipeline in pipelines.values())
+            return total() - sum(pipeline.elsewhere(model) for pipeline in pipelines.values() if pipeline.name != model)
 
         return in_flight
 
@@ -256,10 +256,43 @@ class ModelRepository:
         )
         for pipeline in pipelines:
             servable = Servable(pipeline.name, 1, pipeline.runtime, "serving_default", pipeline=pipeline)
+            if pipeline.fused:
+                pipeline.batcher = servable.batchers["serving_default"] = self._fused_batcher(pipeline)
             self.models[pipeline.name] = {1: servable}
             self._latest[pipeline.name] = servable
             self.pipelines[pipeline.name] = pipeline
             log.info("pipeline %r ready: %s", pipeline.name, pipeline.describe())
+
+    def _fused_batcher(self, pipeline: Any) -> Batcher:
+        """A fused pipeline's own batcher: batches no larger than any of its models takes, on the event loop
+        only where every one of its models runs there, and the pipeline's deadline for each call."""
+        models = [
+            step.plain.servable.batchers[step.plain.signature]
+            for level in pipeline.levels
+            for step in level
+            if step.plain.kind == "model"
+        ]
+        signature = pipeline.runtime.signatures["serving_default"]
+        settings = self.settings
+        batcher = Batcher(
+            pipeline.run_batch,
+            executor=self._executor,
+            metrics=self._metrics,
+            max_batch_size=min([settings.max_batch_size, *(model.max_rows for model in models)]),
+            timeout_s=settings.batch_timeout_ms / 1000.0,
+            max_queue_size=settings.max_queue_size,
+            request_timeout_s=pipeline.timeout_s,
+            in_flight=self._in_flight_for(pipeline.name),
+            stackable=signature.batchable,
+            fixed_rows=signature.fixed_rows,
+            inline=all(model.inline for model in models),
+            label=f"{pipeline.name}-pipeline",
+            model=pipeline.name,
+            tracing=self.tracing,
+            deadline_message=pipeline.deadline_message,
+        )
+        batcher.start()
+        return batcher
 
     def check_name(self, model: str) -> None:
         known = self.models if self.models else {self.settings.model_name: None}

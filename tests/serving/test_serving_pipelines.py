@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -386,3 +387,237 @@ def test_a_models_batcher_does_not_wait_for_pipeline_calls_that_will_not_reach_i
             await repository.close()
 
     assert asyncio.run(check()) == (10, 10, 7, 6)
+
+
+# ------------------------------------------------------------------------------------------ fused pipelines
+
+FUSED_HANDLERS = {
+    "rows.py": """
+        import time
+        import numpy as np
+
+        CALLS = []  # the rows of each call, so the test sees one call per batch
+
+        def scale(x):
+            CALLS.append(len(x))
+            if (x < 0).any():
+                raise ValueError("negative measurement")
+            return {"y": x * 10}
+
+        def top(scores):
+            best = scores.argmax(axis=1)
+            return {"label": best, "score": scores[np.arange(len(best)), best]}
+
+        def slow(x):
+            time.sleep(0.12)
+            return {"y": x}
+
+        def tagged(x, headers):
+            return {"y": x}
+
+        async def later(x):
+            return {"y": x}
+    """,
+}
+
+FUSED = """
+pipelines:
+  fused:
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs:
+      label: {from: post.label, dtype: int64, shape: [-1]}
+      score: {from: post.score, dtype: float32, shape: [-1]}
+    steps:
+      - {name: pre, handler: "rows:scale", inputs: {x: x}, outputs: [y], batch: true}
+      - {name: model, model: swap, inputs: {x: pre.y}}
+      - {name: post, handler: "rows:top", inputs: {scores: model.scores}, outputs: [label, score], batch: true}
+  per_call:
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs:
+      label: {from: post.label, dtype: int64, shape: [-1]}
+      score: {from: post.score, dtype: float32, shape: [-1]}
+    steps:
+      - {name: pre, handler: "rows:scale", inputs: {x: x}, outputs: [y]}
+      - {name: model, model: swap, inputs: {x: pre.y}}
+      - {name: post, handler: "rows:top", inputs: {scores: model.scores}, outputs: [label, score]}
+  slow_fused:
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs:
+      y: {from: wait.y, dtype: float32, shape: [-1, 2]}
+    steps:
+      - {name: wait, handler: "rows:slow", inputs: {x: x}, outputs: [y], batch: true, timeout_ms: 50}
+  fused_deadline:
+    timeout_ms: 60
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs:
+      y: {from: wait.y, dtype: float32, shape: [-1, 2]}
+    steps:
+      - {name: model, model: ident}
+      - {name: wait, handler: "rows:slow", inputs: {x: model.scores}, outputs: [y], batch: true}
+"""
+
+
+@pytest.fixture
+def fused(tmp_path: Path) -> Iterator[tuple[ThreadedServer, dict[str, TableRuntime]]]:
+    repo = tmp_path / "repo"
+    opener, runtimes = write_repository(repo, FUSED, FUSED_HANDLERS)
+    with ThreadedServer(tmp_path, None, model_dir=repo, opener=opener) as server:
+        yield server, runtimes  # type: ignore[misc]
+
+
+def _concurrently(calls: list[Callable[[], object]]) -> list[object]:
+    results: list[object] = [None] * len(calls)
+
+    def run(index: int) -> None:
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return results
+
+
+def test_a_fused_pipeline_runs_each_step_once_per_batch_and_answers_each_call_its_own_rows(
+    fused: tuple[ThreadedServer, dict[str, TableRuntime]],
+) -> None:
+    server, runtimes = fused
+    handlers = sys.modules["modelport_pipeline_handlers.rows"]
+    handlers.CALLS.clear()  # type: ignore[attr-defined]
+    runtimes["swap"].calls.clear()
+    rows = [[[float(i), float(i % 3)]] for i in range(24)]
+    answers = _concurrently([lambda row=row: predict(server, "fused", row) for row in rows])
+    for row, answer in zip(rows, answers, strict=True):
+        assert answer.status == 200, answer.body  # type: ignore[attr-defined]
+        swapped = [row[0][1] * 10, row[0][0] * 10]  # pre scales by 10, swap exchanges the columns
+        best = int(np.argmax(swapped))
+        assert answer.json() == {"predictions": [{"label": best, "score": swapped[best]}]}  # type: ignore[attr-defined]
+    assert sum(runtimes["swap"].calls) == 24 and sum(handlers.CALLS) == 24  # type: ignore[attr-defined]
+    # Batches met in the pipeline's own batcher: each handler ran once per batch, not once per call.
+    assert max(handlers.CALLS) > 1 and len(handlers.CALLS) == len(runtimes["swap"].calls)  # type: ignore[attr-defined]
+    # The same steps run call by call give the same answers.
+    assert predict(server, "per_call", rows[5][0:1]).json() == predict(server, "fused", rows[5][0:1]).json()
+    metrics = request(server.port, "GET", "/metrics").body.decode()
+    assert 'modelport_pipeline_step_duration_seconds_count{pipeline="fused",status="ok",step="post"}' in metrics
+    assert 'modelport_batch_size_count{model="fused"}' in metrics
+
+
+def test_a_failing_call_in_a_fused_batch_fails_alone_naming_the_step(
+    fused: tuple[ThreadedServer, dict[str, TableRuntime]],
+) -> None:
+    server, _ = fused
+    rows = [[[-1.0, 1.0]] if i == 7 else [[1.0, float(i)]] for i in range(16)]
+    answers = _concurrently([lambda row=row: predict(server, "fused", row) for row in rows])
+    statuses = [answer.status for answer in answers]  # type: ignore[attr-defined]
+    assert statuses == [500 if i == 7 else 200 for i in range(16)]
+    assert answers[7].json()["error"] == (  # type: ignore[attr-defined]
+        "pipeline 'fused' step 'pre' failed: ValueError: negative measurement"
+    )
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = open_inference_service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        call = open_inference_pb2.ModelInferRequest(model_name="fused")
+        call.inputs.add(name="x", datatype="FP32", shape=[1, 2])
+        call.raw_input_contents.append(np.array([[-1.0, 0.0]], "<f4").tobytes())
+        with pytest.raises(grpc.RpcError) as error:
+            stub.ModelInfer(call)
+        assert error.value.code() is grpc.StatusCode.INTERNAL and "step 'pre'" in error.value.details()
+    assert predict(server, "fused", [[1.0, 2.0]]).status == 200
+
+
+def test_a_fused_step_timeout_and_the_fused_pipeline_deadline(
+    fused: tuple[ThreadedServer, dict[str, TableRuntime]],
+) -> None:
+    server, _ = fused
+    answers = _concurrently([lambda: predict(server, "slow_fused", [[1.0, 2.0]]) for _ in range(4)])
+    for answer in answers:
+        assert answer.status == 504  # type: ignore[attr-defined]
+        assert answer.json()["error"] == (  # type: ignore[attr-defined]
+            "pipeline 'slow_fused' step 'wait': no answer within its 50 ms timeout"
+        )
+    late = predict(server, "fused_deadline", [[1.0, 2.0]])
+    assert late.status == 504
+    assert late.json()["error"] == "pipeline 'fused_deadline': no answer within its 60 ms deadline"
+    assert predict(server, "fused", [[1.0, 2.0]]).status == 200
+
+
+def test_which_pipelines_are_fused(tmp_path: Path) -> None:
+    opener, _ = write_repository(tmp_path, FUSED, FUSED_HANDLERS)
+    settings = load_settings({"MODEL_DIR": str(tmp_path), "GRPC_PORT": "0"})
+    service = Service.create(settings, opener=opener)
+    service.repository.in_flight = lambda: 10
+
+    async def check() -> None:
+        repository = service.repository
+        await repository.load()
+        try:
+            pipelines = repository.pipelines
+            assert pipelines["fused"].fused and pipelines["fused"].batcher is not None
+            assert pipelines["fused"].describe() == "pre → model → post (fused: each batch runs every step)"
+            assert not pipelines["per_call"].fused and pipelines["per_call"].batcher is None
+            # A fused call never reaches the model's own batcher, which does not wait for it.
+            swap = repository._in_flight_for("swap")
+            assert swap is not None and swap() == 10
+            pipelines["fused"].active = 3
+            assert swap() == 7
+            fused_in_flight = repository._in_flight_for("fused")
+            assert fused_in_flight is not None and fused_in_flight() == 10  # its own calls are company
+        finally:
+            await repository.close()
+
+    asyncio.run(check())
+
+
+BAD_BATCH = [
+    (
+        "batch on a model step",
+        "{name: m, model: ident, batch: true}",
+        "pipeline.yaml: pipelines.p.steps[m].batch: a model step always batches; 'batch' is for handler steps",
+    ),
+    (
+        "batch that is not a boolean",
+        "{name: h, handler: 'rows:scale', inputs: {x: x}, outputs: [y], batch: 'yes'}",
+        "pipeline.yaml: pipelines.p.steps[h].batch must be true or false (got 'yes')",
+    ),
+    (
+        "batched handler that takes headers",
+        "{name: h, handler: 'rows:tagged', inputs: {x: x}, outputs: [y], batch: true}",
+        "pipeline.yaml: pipelines.p.steps[h].batch: rows:tagged takes the request headers",
+    ),
+    (
+        "batched async handler",
+        "{name: h, handler: 'rows:later', inputs: {x: x}, outputs: [y], batch: true}",
+        "pipeline.yaml: pipelines.p.steps[h].batch: rows:later is async",
+    ),
+    (
+        "batch inside a switch case",
+        "{name: s, switch: x, cases: {a: {handler: 'rows:scale', inputs: {x: x}, outputs: [y], batch: true}}}",
+        "pipeline.yaml: pipelines.p.steps[s].cases.a.batch: unknown key",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "step", "message"), BAD_BATCH, ids=[c[0] for c in BAD_BATCH])
+def test_a_bad_batch_key_stops_the_server_naming_step_and_key(
+    tmp_path: Path, case: str, step: str, message: str
+) -> None:
+    pipelines = f"""
+pipelines:
+  p:
+    inputs: {{x: {{dtype: float32, shape: [-1, 2]}}}}
+    outputs: {{y: {{from: x, dtype: float32}}}}
+    steps:
+      - {step}
+"""
+    opener, _ = write_repository(tmp_path, pipelines, FUSED_HANDLERS)
+    service = Service.create(load_settings({"MODEL_DIR": str(tmp_path), "GRPC_PORT": "0"}), opener=opener)
+
+    async def load() -> None:
+        try:
+            await service.repository.load()
+        finally:
+            await service.repository.close()
+
+    with pytest.raises(ModelLoadError) as error:
+        asyncio.run(load())
+    assert str(error.value).startswith(message), str(error.value)
