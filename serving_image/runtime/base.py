@@ -53,7 +53,7 @@ class Runtime(ABC):
             sizes = [1, max_batch_size] if signature.batchable and max_batch_size > 1 else [1]
             timings[signature.name] = {}
             for rows in sizes:
-                inputs = {name: _zeros(spec, rows) for name, spec in signature.inputs.items()}
+                inputs = {name: zeros(spec, rows) for name, spec in signature.inputs.items()}
                 self.predict(signature.name, inputs)
                 best = float("inf")
                 for _ in range(2):
@@ -64,7 +64,7 @@ class Runtime(ABC):
         return timings
 
 
-def _zeros(spec: TensorSpec, rows: int) -> np.ndarray:
+def zeros(spec: TensorSpec, rows: int) -> np.ndarray:
     dims = list(spec.shape) if spec.shape is not None else [rows]
     if dims and dims[0] is None:
         dims[0] = rows
