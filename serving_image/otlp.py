@@ -20,7 +20,10 @@ from typing import Any
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as _GrpcSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
@@ -459,9 +462,30 @@ def encode_message(spans: Sequence[Any]) -> ExportTraceServiceRequest:
         return encode_spans(spans)
 
 
-class OTLPSpanExporter(_GrpcSpanExporter):
-    """The SDK's OTLP/gRPC span exporter (endpoint, TLS, headers, retries, compression, ``OTEL_*`` settings)
-    with the fast encoder in its ``_translate_data`` hook (present since at least 1.27)."""
+_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
-    def _translate_data(self, data: Sequence[Any]) -> ExportTraceServiceRequest:
-        return encode_message(data)
+
+class _RawTraceService:
+    """The ``TraceService`` stub, taking the request as its wire bytes: no message is built only to be
+    serialised again by the stub."""
+
+    def __init__(self, channel: Any) -> None:
+        self.Export = channel.unary_unary(  # noqa: N815 - the gRPC method name, as the generated stub names it
+            _EXPORT, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
+        )
+
+
+class OTLPSpanExporter(_GrpcSpanExporter):
+    """The SDK's OTLP/gRPC span exporter (endpoint, TLS, headers, retries, reconnection, compression, ``OTEL_*``
+    settings) with the fast encoder in its ``_translate_data`` hook (present since at least 1.27), and the
+    request sent as the bytes it encodes to, through a stub on the SDK's own channel (made again whenever the
+    SDK makes its channel again)."""
+
+    def _initialize_channel_and_stub(self) -> None:
+        super()._initialize_channel_and_stub()
+        self._client = _RawTraceService(self._channel)
+
+    def _translate_data(self, data: Sequence[Any]) -> Any:
+        if isinstance(self._client, _RawTraceService):
+            return encode_request(data)
+        return encode_message(data)  # an SDK that made its stub some other way

@@ -4,42 +4,88 @@ the SDK import) unless an OTLP endpoint is configured."""
 
 from __future__ import annotations
 
+import http.client
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from hypothesis import given
+from hypothesis import strategies as st
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
+from opentelemetry.trace import SpanKind, StatusCode
 
 from serving_image.config import load_settings
 from serving_image.rpc.protos import open_inference_pb2, open_inference_service_pb2_grpc
-from serving_image.tracing import Tracing
+from serving_image.tracing import Tracing, parse_traceparent
 
 from .serving_helpers import ROOT, ThreadedServer, request
-from .test_serving_pipelines import write_repository
+from .test_serving_pipelines import HANDLERS, PIPELINES, write_repository
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = f"00-{TRACE_ID}-00f067aa0ba902b7-01"
 
 
-@pytest.fixture(params=["finished", "live"])
-def traced(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[ThreadedServer, InMemorySpanExporter]]:
-    """``finished``: queue, batch and inference spans built finished and handed to the provider's processors
-    (the default); ``live``: the SDK's own spans, the fallback when the provider's processors are not found."""
+# A pipeline whose one handler answers with the traceparent it was handed, and the OpenTelemetry context's.
+SHOW = """
+  show:
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs:
+      header: {from: look.header, dtype: string, shape: [-1]}
+      otel: {from: look.otel, dtype: string, shape: [-1]}
+    steps:
+      - {name: look, handler: "tp:look", inputs: {x: x}, outputs: [header, otel]}
+"""
+SHOW_HANDLER = """
+    import numpy as np
+    from opentelemetry import trace
+
+    def look(x, headers):
+        span = trace.get_current_span().get_span_context()
+        otel = f"{span.trace_id:032x}-{span.span_id:016x}"
+        return {"header": np.array([headers["traceparent"]] * len(x)), "otel": np.array([otel] * len(x))}
+"""
+
+
+def _tracing(sampler: Sampler | None = None, live: bool = False) -> tuple[Tracing, InMemorySpanExporter]:
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(sampler=sampler) if sampler is not None else TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracing = Tracing(provider)
-    if request.param == "live":
+    if live:
         tracing._processor = None
-    opener, _ = write_repository(tmp_path / "repo")
-    with ThreadedServer(tmp_path, None, model_dir=tmp_path / "repo", opener=opener, tracing=tracing) as s:
-        yield s, exporter
+    return tracing, exporter
+
+
+@contextmanager
+def _served(tmp_path: Path, tracing: Tracing) -> Iterator[ThreadedServer]:
+    opener, _ = write_repository(tmp_path / "repo", PIPELINES + SHOW, {**HANDLERS, "tp.py": SHOW_HANDLER})
+    with ThreadedServer(tmp_path, None, model_dir=tmp_path / "repo", opener=opener, tracing=tracing) as server:
+        yield server
+
+
+@pytest.fixture(params=["finished", "live"])
+def traced(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[ThreadedServer, InMemorySpanExporter]]:
+    """``finished``: spans built finished and handed to the provider's processors (the default); ``live``:
+    the SDK's own spans, the fallback when the provider's processors are not found."""
+    tracing, exporter = _tracing(live=request.param == "live")
+    with _served(tmp_path, tracing) as server:
+        yield server, exporter
 
 
 def _spans(exporter: InMemorySpanExporter, trace_id: str = TRACE_ID) -> list:
@@ -127,3 +173,305 @@ def test_an_endpoint_builds_an_otlp_exporter() -> None:
     tracing.shutdown()
     with pytest.raises(Exception, match="OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf"):
         Tracing.from_environ({"OTEL_EXPORTER_OTLP_ENDPOINT": "x", "OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"})
+
+
+# --- traceparent and tracestate, W3C Trace Context ------------------------------------------------------------
+
+ids = st.tuples(st.integers(1, 2**128 - 1), st.integers(1, 2**64 - 1), st.integers(0, 255))
+
+
+@given(ids)
+def test_a_version_00_traceparent_parses_to_its_ids_and_flags(parts: tuple[int, int, int]) -> None:
+    trace_id, span_id, flags = parts
+    assert parse_traceparent(f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}") == parts
+    assert parse_traceparent(f" \t00-{trace_id:032x}-{span_id:016x}-{flags:02x}\t ") == parts  # HTTP OWS
+
+
+@given(ids, st.sampled_from(["01", "0a", "cc", "fe"]), st.text("abcxyz-0123=", max_size=40))
+def test_a_later_version_parses_by_its_first_55_characters(
+    parts: tuple[int, int, int], version: str, tail: str
+) -> None:
+    trace_id, span_id, flags = parts
+    head = f"{version}-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+    assert parse_traceparent(head) == parts
+    assert parse_traceparent(f"{head}-{tail}") == parts
+    assert parse_traceparent(f"{head}x{tail}") is None  # after the flags: the end or a dash
+    assert parse_traceparent(f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}-{tail}") is None  # 00: exactly 55
+
+
+@given(ids, st.integers(0, 54), st.sampled_from(list("ABCDEFG-_ gz.")))
+def test_any_character_off_the_grammar_makes_the_traceparent_invalid(
+    parts: tuple[int, int, int], at: int, char: str
+) -> None:
+    trace_id, span_id, flags = parts
+    good = f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}"
+    bad = good[:at] + char + good[at + 1 :]
+    if at in (2, 35, 52) and char == "-":
+        return  # the same string
+    if at in (0, 54) and char == " ":
+        return  # surrounding whitespace is OWS, and then the header is too short anyway
+    assert parse_traceparent(bad) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        f"ff-{TRACE_ID}-00f067aa0ba902b7-01",  # version ff is forbidden
+        f"00-{'0' * 32}-00f067aa0ba902b7-01",  # all-zero trace id
+        f"00-{TRACE_ID}-{'0' * 16}-01",  # all-zero parent id
+        f"00-{TRACE_ID.upper()}-00f067aa0ba902b7-01",  # uppercase hex
+        f"00-{TRACE_ID}-00F067AA0BA902B7-01",
+        f"00-{TRACE_ID}-00f067aa0ba902b7-0A",
+        f"0-{TRACE_ID}-00f067aa0ba902b7-01",  # short fields
+        f"00-{TRACE_ID[:-1]}-00f067aa0ba902b7-01",
+        f"00-{TRACE_ID}-00f067aa0ba902b7-1",
+        f"00-{TRACE_ID}-00f067aa0ba902b7-01-",  # 00 with more
+        f"00_{TRACE_ID}_00f067aa0ba902b7_01",
+        f"cc-{TRACE_ID}-00f067aa0ba902b7-01.what",  # later version: the 56th character must be '-'
+    ],
+)
+def test_invalid_traceparents_are_ignored(value: str | None) -> None:
+    assert parse_traceparent(value) is None
+
+
+# --- sampling and the SERVER span, without a server --------------------------------------------------------
+
+ATTRIBUTES = {"http.request.method": "POST", "url.path": "/v1/models/m:predict", "rpc.system": "http"}
+
+
+def _one(tracing: Tracing, traceparent: str | None, tracestate: str | None = None) -> Any:
+    handle = tracing.start_server_span("POST /x", traceparent, tracestate, dict(ATTRIBUTES))
+    tracing.end_server_span(handle, "200", False, "POST /v1/models/{model}:predict", **{"modelport.model": "m"})
+    return handle
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_a_sampled_server_span_is_the_answers_traceparent_child_of_the_callers(live: bool) -> None:
+    tracing, exporter = _tracing(live=live)
+    handle = _one(tracing, PARENT, "vendor=a1,other=b2")
+    [span] = exporter.get_finished_spans()
+    version, trace_id, span_id, flags = handle.traceparent.split("-")
+    assert (version, trace_id, flags) == ("00", TRACE_ID, "01")
+    assert span_id == f"{span.context.span_id:016x}" != "00f067aa0ba902b7"
+    assert span.kind == SpanKind.SERVER and span.name == "POST /v1/models/{model}:predict"
+    assert f"{span.parent.span_id:016x}" == "00f067aa0ba902b7" and span.parent.is_remote
+    assert span.context.trace_state.to_header() == "vendor=a1,other=b2"  # passed on
+    assert dict(span.attributes) == {**ATTRIBUTES, "modelport.model": "m", "modelport.status": "200"}
+    assert span.status.status_code == StatusCode.UNSET
+    assert span.start_time <= span.end_time
+    assert span.instrumentation_scope.name == "serving_image"
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_no_traceparent_or_an_invalid_one_starts_a_new_trace(live: bool) -> None:
+    tracing, exporter = _tracing(live=live)
+    for value in (None, f"00-{TRACE_ID.upper()}-00f067aa0ba902b7-01", f"ff-{TRACE_ID}-00f067aa0ba902b7-01"):
+        handle = _one(tracing, value, "vendor=a1")
+        span = exporter.get_finished_spans()[-1]
+        assert span.parent is None and f"{span.context.trace_id:032x}" != TRACE_ID
+        assert handle.traceparent == f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-03"  # random id
+        assert not span.context.trace_state  # no tracestate without a valid traceparent
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_an_unsampled_request_answers_flags_00_and_builds_no_span(live: bool) -> None:
+    tracing, exporter = _tracing(ParentBased(ALWAYS_ON), live=live)
+    unsampled = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
+    handle = tracing.start_server_span("POST /x", unsampled, "vendor=a1", dict(ATTRIBUTES))
+    assert Tracing.current() is None  # no queue or batch spans
+    tracing.end_server_span(handle, "200", False)
+    version, trace_id, span_id, flags = handle.traceparent.split("-")
+    assert (version, trace_id, flags) == ("00", TRACE_ID, "00")
+    assert span_id not in ("00f067aa0ba902b7", "0" * 16)  # a span id of its own all the same
+    assert handle.context.trace_state.to_header() == "vendor=a1"
+    assert exporter.get_finished_spans() == ()
+
+
+@pytest.mark.parametrize("live", [False, True])
+@pytest.mark.parametrize(
+    ("sampler", "traceparent", "sampled"),
+    [
+        (ALWAYS_OFF, PARENT, False),
+        (ALWAYS_OFF, None, False),
+        (ALWAYS_ON, f"00-{TRACE_ID}-00f067aa0ba902b7-00", True),  # not parent-based: the parent's flag is moot
+        (ParentBased(ALWAYS_OFF), PARENT, True),  # a sampled remote parent
+        (ParentBased(ALWAYS_OFF), None, False),  # no parent: the root sampler
+        (ParentBased(ALWAYS_ON), f"00-{TRACE_ID}-00f067aa0ba902b7-00", False),  # an unsampled remote parent
+        (ParentBased(ALWAYS_ON), None, True),
+        (ParentBasedTraceIdRatio(0.0001), PARENT, True),
+        (ParentBasedTraceIdRatio(1.0), f"00-{TRACE_ID}-00f067aa0ba902b7-00", False),
+    ],
+)
+def test_the_providers_sampler_decides(sampler: Sampler, traceparent: str | None, sampled: bool, live: bool) -> None:
+    tracing, exporter = _tracing(sampler, live=live)
+    handle = _one(tracing, traceparent)
+    assert int(handle.traceparent[-2:], 16) & 1 == sampled  # bit 2: a new trace's random trace id
+    assert len(exporter.get_finished_spans()) == int(sampled)
+
+
+@given(st.integers(1, 2**128 - 1))
+def test_traceidratio_samples_by_the_trace_id_as_the_sdk_does(trace_id: int) -> None:
+    sampler = TraceIdRatioBased(0.5)
+    tracing, exporter = _tracing(sampler)
+    expected = sampler.should_sample(None, trace_id, "x").decision.is_sampled()
+    handle = _one(tracing, f"00-{trace_id:032x}-00f067aa0ba902b7-01")
+    assert handle.traceparent.endswith("-01") is expected
+    assert len(exporter.get_finished_spans()) == int(expected)
+
+
+def test_an_error_sets_the_error_status_and_limits_bound_the_attributes() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_attribute_length=8))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing = Tracing(provider)
+    handle = tracing.start_server_span("POST /x", None, None, dict(ATTRIBUTES))
+    tracing.end_server_span(handle, "503", True)
+    [span] = exporter.get_finished_spans()
+    assert span.status.status_code == StatusCode.ERROR and span.status.description == "503"
+    assert span.attributes["url.path"] == "/v1/mode"  # OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT, as the SDK's spans
+
+
+# --- through the server --------------------------------------------------------------------------------------
+
+
+def test_http_answers_the_server_spans_own_traceparent_with_its_attributes(
+    traced: tuple[ThreadedServer, InMemorySpanExporter],
+) -> None:
+    server, exporter = traced
+    answer = request(server.port, "POST", "/v1/models/ident:predict", {"instances": [[1.0]]}, {"traceparent": PARENT})
+    assert answer.status == 400
+    [span] = [s for s in _spans(exporter) if s.kind == SpanKind.SERVER]
+    assert answer.headers["traceparent"] == f"00-{TRACE_ID}-{span.context.span_id:016x}-01"
+    assert span.attributes["http.response.status_code"] == 400 and span.attributes["modelport.status"] == "400"
+    assert span.attributes["url.path"] == "/v1/models/ident:predict"
+    assert span.attributes["http.request.method"] == "POST" and span.attributes["rpc.system"] == "http"
+    assert span.status.status_code == StatusCode.UNSET  # a client error is not the server's
+
+
+def test_a_5xx_is_an_error_span(traced: tuple[ThreadedServer, InMemorySpanExporter]) -> None:
+    server, exporter = traced
+    answer = request(
+        server.port, "POST", "/v1/models/broken:predict", {"instances": [[1.0, 2.0]]}, {"traceparent": PARENT}
+    )
+    assert answer.status == 500
+    [span] = [s for s in _spans(exporter) if s.kind == SpanKind.SERVER]
+    assert span.status.status_code == StatusCode.ERROR and span.status.description == "500"
+    assert span.attributes["modelport.model"] == "broken"
+
+
+def test_http_unsampled_duplicated_and_invalid_traceparents(tmp_path: Path) -> None:
+    tracing, exporter = _tracing()
+    with _served(tmp_path, tracing) as server:
+        unsampled = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
+        answer = request(
+            server.port, "POST", "/v1/models/ident:predict", {"instances": [[1.0, 2.0]]}, {"traceparent": unsampled}
+        )
+        assert answer.status == 200
+        version, trace_id, span_id, flags = answer.headers["traceparent"].split("-")
+        assert (trace_id, flags) == (TRACE_ID, "00") and span_id != "00f067aa0ba902b7"
+        assert _spans(exporter) == []  # no SERVER, queue, batch or inference span
+
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        connection.putrequest("POST", "/v1/models/ident:predict")
+        for value in (PARENT, PARENT):  # sent twice: invalid, a new trace
+            connection.putheader("traceparent", value)
+        body = b'{"instances": [[1.0, 2.0]]}'
+        connection.putheader("content-length", str(len(body)))
+        connection.endheaders(body)
+        duplicated = connection.getresponse()
+        duplicated.read()
+        connection.close()
+        assert duplicated.status == 200 and duplicated.getheader("traceparent").split("-")[1] != TRACE_ID
+
+        broken = request(
+            server.port,
+            "POST",
+            "/v1/models/ident:predict",
+            {"instances": [[1.0, 2.0]]},
+            {"traceparent": PARENT.upper()},
+        )
+        new_trace = broken.headers["traceparent"].split("-")[1]
+        assert new_trace != TRACE_ID.upper().lower()
+        [span] = [s for s in _spans(exporter, new_trace) if s.kind == SpanKind.SERVER]
+        assert span.parent is None
+
+
+def _infer(server: ThreadedServer, model: str, metadata: tuple[tuple[str, str], ...]) -> tuple[Any, dict[str, str]]:
+    with grpc.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = open_inference_service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        call = open_inference_pb2.ModelInferRequest(model_name=model)
+        call.inputs.add(name="x", datatype="FP32", shape=[1, 2])
+        call.raw_input_contents.append(np.ones((1, 2), "<f4").tobytes())
+        try:
+            _, rpc = stub.ModelInfer.with_call(call, metadata=metadata)
+        except grpc.RpcError as exc:
+            return exc.code(), dict(exc.trailing_metadata())
+        return grpc.StatusCode.OK, dict(rpc.trailing_metadata())
+
+
+def test_grpc_server_span_attributes_parents_and_errors(traced: tuple[ThreadedServer, InMemorySpanExporter]) -> None:
+    server, exporter = traced
+    code, trailing = _infer(server, "ident", (("traceparent", PARENT), ("tracestate", "vendor=a1")))
+    assert code == grpc.StatusCode.OK
+    spans = {s.name: s for s in _spans(exporter)}
+    span = spans["inference.GRPCInferenceService/ModelInfer"]
+    assert span.kind == SpanKind.SERVER
+    assert trailing["traceparent"] == f"00-{TRACE_ID}-{span.context.span_id:016x}-01"
+    assert f"{span.parent.span_id:016x}" == "00f067aa0ba902b7"
+    assert span.context.trace_state.to_header() == "vendor=a1"
+    assert span.attributes["rpc.system"] == "grpc" and span.attributes["rpc.grpc.status_code"] == "OK"
+    assert span.attributes["rpc.method"] == "/inference.GRPCInferenceService/ModelInfer"
+    assert span.attributes["modelport.model"] == "ident" and span.status.status_code == StatusCode.UNSET
+    assert spans["queue"].parent.span_id == spans["batch"].parent.span_id == span.context.span_id
+    assert spans["inference"].parent.span_id == spans["batch"].context.span_id
+    exporter.clear()
+
+    code, trailing = _infer(server, "broken", (("traceparent", PARENT),))
+    assert code == grpc.StatusCode.INTERNAL
+    [span] = [s for s in _spans(exporter) if s.kind == SpanKind.SERVER]
+    assert trailing["traceparent"] == f"00-{TRACE_ID}-{span.context.span_id:016x}-01"
+    assert span.status.status_code == StatusCode.ERROR and span.status.description == "INTERNAL"
+    exporter.clear()
+
+    code, _ = _infer(server, "nope", (("traceparent", PARENT),))
+    assert code == grpc.StatusCode.NOT_FOUND
+    [span] = [s for s in _spans(exporter) if s.kind == SpanKind.SERVER]
+    assert span.status.status_code == StatusCode.UNSET and span.attributes["rpc.grpc.status_code"] == "NOT_FOUND"
+    exporter.clear()
+
+    code, trailing = _infer(server, "ident", (("traceparent", f"00-{TRACE_ID}-00f067aa0ba902b7-00"),))
+    assert code == grpc.StatusCode.OK and trailing["traceparent"].startswith(f"00-{TRACE_ID}-")
+    assert trailing["traceparent"].endswith("-00") and _spans(exporter) == []
+
+
+def test_a_handler_sees_its_steps_traceparent_and_otel_context(
+    traced: tuple[ThreadedServer, InMemorySpanExporter],
+) -> None:
+    server, exporter = traced
+    answer = request(
+        server.port, "POST", "/v1/models/show:predict", {"instances": [[1.0, 2.0]]}, {"traceparent": PARENT}
+    )
+    assert answer.status == 200
+    [seen] = answer.json()["predictions"]
+    spans = {s.name: s for s in _spans(exporter)}
+    step, root = spans["step look"], spans["POST /v1/models/{model}:predict"]
+    assert step.parent.span_id == root.context.span_id and step.attributes["modelport.pipeline"] == "show"
+    assert seen["header"] == f"00-{TRACE_ID}-{step.context.span_id:016x}-01"
+    assert seen["otel"] == f"{TRACE_ID}-{step.context.span_id:016x}"
+    assert answer.headers["traceparent"] == f"00-{TRACE_ID}-{root.context.span_id:016x}-01"
+
+
+def test_unsampled_pipeline_steps_still_hand_on_a_traceparent(tmp_path: Path) -> None:
+    tracing, exporter = _tracing()
+    with _served(tmp_path, tracing) as server:
+        unsampled = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
+        answer = request(
+            server.port, "POST", "/v1/models/show:predict", {"instances": [[1.0, 2.0]]}, {"traceparent": unsampled}
+        )
+    [seen] = answer.json()["predictions"]
+    _, trace_id, span_id, flags = seen["header"].split("-")
+    assert (trace_id, flags) == (TRACE_ID, "00")
+    assert span_id not in ("00f067aa0ba902b7", answer.headers["traceparent"].split("-")[2])  # the step's own
+    assert _spans(exporter) == []
