@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -27,6 +27,7 @@ from . import __version__
 from .errors import ConfigError
 
 _UNSET = Status(StatusCode.UNSET)
+_SERVER, _INTERNAL = SpanKind.SERVER, SpanKind.INTERNAL
 _EMPTY = Context()  # the sampler's parent context for a request that starts a trace
 _FLAGS = tuple(TraceFlags(value) for value in range(256))
 # The span (or pipeline step) a request is in: its SpanContext, or None outside a request. A ContextVar of our
@@ -125,10 +126,14 @@ class Tracing:
         # private attribute, stable since the SDK's 1.0); without it, live spans are used.
         self._processor = getattr(provider, "_active_span_processor", None)
         self._sampler = provider.sampler
+        self._rule = _compile(self._sampler)
         self._ids = provider.id_generator
         self._random_ids = bool(getattr(self._ids, "is_trace_id_random", lambda: False)())
         self._scope = InstrumentationScope("serving_image", __version__)
         self._limits = _limits(getattr(provider, "_span_limits", None))
+        self._seen: Any = ()  # the provider's processors when last looked at, and the direct path they allow
+        self._direct: Any = None
+        self._encode: Any = None
         # The SDK's tracer config (experimental) can disable the tracer; a tracer that is not the SDK's (the
         # SDK disabled) makes no spans, and the live path gives what it gives.
         self._is_enabled = getattr(self.tracer, "_is_enabled", None)
@@ -143,14 +148,15 @@ class Tracing:
             return None
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         protocol = (
             environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or environ.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "grpc"
         )
         if protocol == "grpc":
-            from .otlp import OTLPSpanExporter  # the SDK's, with a fast encoder
+            from .otlp import BatchSpanProcessor, OTLPSpanExporter  # the SDK's, with a fast encoder and queue
         elif protocol == "http/protobuf":
+            from opentelemetry.sdk.trace.export import BatchSpanProcessor  # type: ignore[assignment]
+
             try:
                 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter  # type: ignore
             except ImportError:
@@ -180,26 +186,19 @@ class Tracing:
         parsed = parse_traceparent(traceparent)
         if parsed is None:
             parent = None
-            sampler_context = _EMPTY
         else:
             parent = SpanContext(
                 parsed[0], parsed[1], True, _FLAGS[parsed[2]], parse_tracestate(tracestate) if tracestate else None
             )
-            sampler_context = trace.set_span_in_context(NonRecordingSpan(parent), _EMPTY)
         if self._processor is None or not self._is_enabled():
-            span = self.tracer.start_span(name, sampler_context, SpanKind.SERVER, attributes)
+            span = self.tracer.start_span(name, _in_context(parent), _SERVER, attributes)
             context = span.get_span_context()
             return ServerSpan(name, context, parent, attributes, span.is_recording(), span)
-        context, attributes, recording = self._sample(name, parent, sampler_context, SpanKind.SERVER, attributes)
+        context, attributes, recording = self._sample(name, parent, _SERVER, attributes)
         return ServerSpan(name, context, parent, attributes, recording)
 
     def _sample(
-        self,
-        name: str,
-        parent: SpanContext | None,
-        sampler_context: Context,
-        kind: SpanKind,
-        attributes: dict[str, Any],
+        self, name: str, parent: SpanContext | None, kind: SpanKind, attributes: dict[str, Any]
     ) -> tuple[SpanContext, dict[str, Any], bool]:
         """What the SDK's ``Tracer.start_span`` decides: trace ID, sampling, flags, tracestate, attributes."""
         if parent is None:
@@ -208,12 +207,19 @@ class Tracing:
         else:
             trace_id = parent.trace_id
             flags = parent.trace_flags & 2
-        result = self._sampler.should_sample(sampler_context, trace_id, name, kind, attributes, None)
-        decision = result.decision
+        rule = self._rule
+        if rule is not None:  # one of the SDK's own samplers, its rule applied here (see _compile)
+            decision = rule(parent, trace_id)
+            state = None if parent is None else parent.trace_state
+            if not decision.is_recording():
+                return SpanContext(trace_id, self._ids.generate_span_id(), False, _FLAGS[flags], state), {}, False
+        else:
+            result = self._sampler.should_sample(_in_context(parent), trace_id, name, kind, attributes, None)
+            decision, state, attributes = result.decision, result.trace_state, dict(result.attributes)
         if decision.is_sampled():
             flags |= 1
-        context = SpanContext(trace_id, self._ids.generate_span_id(), False, _FLAGS[flags], result.trace_state)
-        return context, dict(result.attributes), decision.is_recording()
+        context = SpanContext(trace_id, self._ids.generate_span_id(), False, _FLAGS[flags], state)
+        return context, attributes, decision.is_recording()
 
     def end_server_span(
         self, handle: ServerSpan, status: str, error: bool, name: str | None = None, **attributes: Any
@@ -236,16 +242,20 @@ class Tracing:
         spanned = handle.attributes
         spanned.update(attributes)
         spanned["modelport.status"] = status
+        trace_id, span_id, _, flags, state, _ = handle.context
         self._emit(
             name or handle.name,
-            handle.context,
+            trace_id,
+            span_id,
+            flags,
+            state,
             handle.parent,
             handle.start,
             time.time_ns(),
             spanned,
             (),
             Status(StatusCode.ERROR, status) if error else _UNSET,
-            SpanKind.SERVER,
+            _SERVER,
         )
 
     # --- batches and steps ---------------------------------------------------------------------------------
@@ -284,7 +294,9 @@ class Tracing:
             end_ns,
             {"modelport.model": model, "modelport.batch.rows": rows, "modelport.batch.requests": len(contexts)},
             [Link(parent) for parent, _ in contexts[1:]],
+            context=True,
         )
+        assert batch is not None
         status = _UNSET if error is None else Status(StatusCode.ERROR, f"{type(error).__name__}: {error}")
         self._finished("inference", batch, inference_start_ns, end_ns, status=status)
 
@@ -296,37 +308,71 @@ class Tracing:
         end_ns: int,
         attributes: dict[str, Any] | None = None,
         links: Sequence[Link] = (),
-        status: Status | None = None,
-    ) -> SpanContext:
-        """Emit a finished INTERNAL span under ``parent``, with its sampling decision; return its context."""
-        context = SpanContext(
-            parent.trace_id,
-            self._ids.generate_span_id(),
-            False,
-            parent.trace_flags,
-            parent.trace_state,
-        )
-        self._emit(name, context, parent, start_ns, end_ns, attributes, links, status or _UNSET, SpanKind.INTERNAL)
-        return context
+        status: Status = _UNSET,
+        context: bool = False,
+    ) -> SpanContext | None:
+        """Emit a finished INTERNAL span under ``parent``, with its sampling decision; return its context if
+        ``context``."""
+        trace_id, span_id, _, flags, state, _ = parent
+        own = self._ids.generate_span_id()
+        self._emit(name, trace_id, own, flags, state, parent, start_ns, end_ns, attributes, links, status, _INTERNAL)
+        return SpanContext(trace_id, own, False, flags, state) if context else None
 
     def _emit(
         self,
         name: str,
-        context: SpanContext,
+        trace_id: int,
+        span_id: int,
+        flags: TraceFlags,
+        state: TraceState,
         parent: SpanContext | None,
         start_ns: int,
         end_ns: int,
-        attributes: dict[str, Any] | None,
+        attributes: Any,
         links: Sequence[Link],
         status: Status,
         kind: SpanKind,
     ) -> None:
+        """A finished span to the provider's processors: as a ``ReadableSpan``, or, when the only processor is
+        the server's own OTLP one (``serving_image.otlp``), as its encoding, without building the object."""
         if self._limits is not None and attributes:
             attributes = self._limits(attributes)
+        processors = getattr(self._processor, "_span_processors", None)
+        if processors is not self._seen:
+            self._seen = processors
+            only = processors[0] if processors is not None and len(processors) == 1 else None
+            self._direct = getattr(only, "add_encoded", None)
+            if self._direct is not None:
+                from .otlp import span_fields
+
+                self._encode = span_fields
+        if self._direct is not None:
+            if flags & 1:  # as the processor's on_end: unsampled (RECORD_ONLY) spans are not exported
+                self._direct(
+                    self.provider.resource,
+                    self._scope,
+                    self._encode(
+                        trace_id,
+                        span_id,
+                        state,
+                        None if parent is None else parent[1],
+                        False if parent is None else parent[2],
+                        name,
+                        kind,
+                        start_ns,
+                        end_ns,
+                        attributes,
+                        (),
+                        links,
+                        status,
+                        (0 if type(attributes) is dict or attributes is None else attributes.dropped, 0, 0),
+                    ),
+                )
+            return
         self._processor.on_end(
             self._readable(
                 name=name,
-                context=context,
+                context=SpanContext(trace_id, span_id, False, flags, state),
                 parent=parent,
                 resource=self.provider.resource,
                 attributes=attributes,
@@ -381,12 +427,11 @@ class Tracing:
         parent = _CURRENT.get()
         if parent is not None and not parent.is_valid:
             parent = None
-        sampler_context = _EMPTY if parent is None else trace.set_span_in_context(NonRecordingSpan(parent), _EMPTY)
         if self._processor is None or not self._is_enabled():
-            live = self.tracer.start_span(name, sampler_context, SpanKind.INTERNAL, attributes)
+            live = self.tracer.start_span(name, _in_context(parent), _INTERNAL, attributes)
             handle = ServerSpan(name, live.get_span_context(), parent, attributes, live.is_recording(), live)
         else:
-            context, attributes, recording = self._sample(name, parent, sampler_context, SpanKind.INTERNAL, attributes)
+            context, attributes, recording = self._sample(name, parent, _INTERNAL, attributes)
             handle = ServerSpan(name, context, parent, attributes, recording)
         token = otel_context.attach(trace.set_span_in_context(handle.live or NonRecordingSpan(handle.context)))
         return handle, token, handle.traceparent
@@ -401,9 +446,13 @@ class Tracing:
                 step.live.set_status(error)
             step.live.end()
         elif step.recording:
+            trace_id, span_id, _, flags, state, _ = step.context
             self._emit(
                 step.name,
-                step.context,
+                trace_id,
+                span_id,
+                flags,
+                state,
                 step.parent,
                 step.start,
                 time.time_ns(),
@@ -414,8 +463,58 @@ class Tracing:
             )
 
 
-def _in_context(parent: SpanContext) -> Context:
-    return trace.set_span_in_context(NonRecordingSpan(parent), _EMPTY)
+def _in_context(parent: SpanContext | None) -> Context:
+    """The context a sampler (or the SDK's tracer) is given: the parent as a non-recording span, or none."""
+    return _EMPTY if parent is None else trace.set_span_in_context(NonRecordingSpan(parent), _EMPTY)
+
+
+def _compile(sampler: Any) -> Callable[[SpanContext | None, int], Any] | None:
+    """The decision rule of one of the SDK's own samplers (``OTEL_TRACES_SAMPLER``: always_on, always_off,
+    traceidratio and the parent-based ones, with any of these as delegates), as a function of the parent span
+    context and trace ID, applied exactly as their ``should_sample`` applies it but without building a context
+    and a ``SamplingResult`` per request. Their tracestate is the parent's, and their attributes those given.
+    ``None`` for any other sampler (a subclass too): it is asked itself."""
+    from opentelemetry.sdk.trace import sampling
+
+    kind = type(sampler)
+    if kind in (sampling.StaticSampler, sampling._AlwaysOn, sampling._AlwaysOff):  # noqa: SLF001
+        decision = sampler._decision  # noqa: SLF001
+        return lambda parent, trace_id: decision
+    if kind is sampling.TraceIdRatioBased:
+        bound, limit = sampler.bound, sampler.TRACE_ID_LIMIT
+        sample, drop = sampling.Decision.RECORD_AND_SAMPLE, sampling.Decision.DROP
+        return lambda parent, trace_id: sample if trace_id & limit < bound else drop
+    if kind in (
+        sampling.ParentBased,
+        sampling.ParentBasedTraceIdRatio,
+        sampling._ParentBasedAlwaysOn,  # noqa: SLF001
+        sampling._ParentBasedAlwaysOff,  # noqa: SLF001
+    ):
+        rules = [
+            _compile(delegate)
+            for delegate in (
+                sampler._root,  # noqa: SLF001
+                sampler._remote_parent_sampled,  # noqa: SLF001
+                sampler._remote_parent_not_sampled,  # noqa: SLF001
+                sampler._local_parent_sampled,  # noqa: SLF001
+                sampler._local_parent_not_sampled,  # noqa: SLF001
+            )
+        ]
+        if any(rule is None for rule in rules):
+            return None
+        root, remote_sampled, remote_unsampled, local_sampled, local_unsampled = rules
+
+        def parent_based(parent: SpanContext | None, trace_id: int) -> Any:
+            if parent is None or not parent.is_valid:
+                return root(parent, trace_id)  # type: ignore[misc]
+            if parent.is_remote:
+                rule = remote_sampled if parent.trace_flags & 1 else remote_unsampled
+            else:
+                rule = local_sampled if parent.trace_flags & 1 else local_unsampled
+            return rule(parent, trace_id)  # type: ignore[misc]
+
+        return parent_based
+    return None
 
 
 def _limits(limits: Any) -> Any:
