@@ -7,6 +7,8 @@ from __future__ import annotations
 import http.client
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,22 +19,29 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from opentelemetry.sdk.trace import SpanLimits, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider, sampling
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import (
     ALWAYS_OFF,
     ALWAYS_ON,
+    Decision,
     ParentBased,
     ParentBasedTraceIdRatio,
     Sampler,
+    StaticSampler,
     TraceIdRatioBased,
 )
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags
+from opentelemetry.trace.span import TraceState
 
+from serving_image import otlp
 from serving_image.config import load_settings
 from serving_image.rpc.protos import open_inference_pb2, open_inference_service_pb2_grpc
-from serving_image.tracing import Tracing, parse_traceparent
+from serving_image.tracing import Tracing, _compile, _in_context, parse_traceparent
 
 from .serving_helpers import ROOT, ThreadedServer, request
 from .test_serving_pipelines import HANDLERS, PIPELINES, write_repository
@@ -475,3 +484,187 @@ def test_unsampled_pipeline_steps_still_hand_on_a_traceparent(tmp_path: Path) ->
     assert (trace_id, flags) == (TRACE_ID, "00")
     assert span_id not in ("00f067aa0ba902b7", answer.headers["traceparent"].split("-")[2])  # the step's own
     assert _spans(exporter) == []
+
+
+# --- the SDK's samplers' rules, applied without asking them ---------------------------------------------------
+
+SAMPLERS = [
+    ALWAYS_ON,
+    ALWAYS_OFF,
+    StaticSampler(Decision.RECORD_ONLY),
+    TraceIdRatioBased(0.3),
+    ParentBased(ALWAYS_ON),
+    ParentBased(ALWAYS_OFF),
+    ParentBasedTraceIdRatio(0.25),
+    ParentBased(
+        TraceIdRatioBased(0.5), remote_parent_sampled=TraceIdRatioBased(0.5), local_parent_not_sampled=ALWAYS_ON
+    ),
+    sampling._get_from_env_or_default(),
+]
+
+
+@given(
+    st.sampled_from(SAMPLERS),
+    st.integers(1, 2**128 - 1),
+    st.none() | st.tuples(st.integers(1, 2**64 - 1), st.booleans(), st.integers(0, 3)),
+)
+def test_the_sdks_samplers_rules_decide_as_their_should_sample(
+    sampler: Sampler, trace_id: int, parent: tuple[int, bool, int] | None
+) -> None:
+    rule = _compile(sampler)
+    assert rule is not None
+    context = None if parent is None else SpanContext(trace_id, parent[0], parent[1], TraceFlags(parent[2]))
+    expected = sampler.should_sample(_in_context(context), trace_id, "x", SpanKind.SERVER, {"a": 1})
+    assert rule(context, trace_id) is expected.decision
+
+
+class _ByName(Sampler):
+    """Not one of the SDK's: asked itself, its attributes and tracestate kept."""
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str, *args: Any, **kwargs: Any) -> Any:
+        decision = Decision.RECORD_AND_SAMPLE if name.startswith("POST") else Decision.DROP
+        return sampling.SamplingResult(decision, {"sampled.by": "name"}, TraceState([("picked", "yes")]))
+
+    def get_description(self) -> str:
+        return "ByName"
+
+
+class _RatioSubclass(TraceIdRatioBased):
+    def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+        return sampling.SamplingResult(Decision.RECORD_AND_SAMPLE)
+
+
+def test_other_samplers_are_asked_and_their_attributes_and_tracestate_kept() -> None:
+    assert _compile(_ByName()) is None and _compile(_RatioSubclass(0.0)) is None
+    assert _compile(ParentBased(_ByName())) is None
+    tracing, exporter = _tracing(_ByName())
+    post = tracing.start_server_span("POST /x", PARENT, None, dict(ATTRIBUTES))
+    tracing.end_server_span(post, "200", False)
+    get = tracing.start_server_span("GET /x", PARENT, None, dict(ATTRIBUTES))
+    tracing.end_server_span(get, "200", False)
+    [span] = exporter.get_finished_spans()
+    assert span.attributes["sampled.by"] == "name" and span.context.trace_state.to_header() == "picked=yes"
+    assert post.traceparent.endswith("-01") and get.traceparent.endswith("-00")
+    tracing, exporter = _tracing(_RatioSubclass(0.0))  # a subclass may decide otherwise: it is asked
+    _one(tracing, None)
+    assert len(exporter.get_finished_spans()) == 1
+
+
+# --- spans encoded on the spot for the server's own processor --------------------------------------------------
+
+
+class _Counting(IdGenerator):
+    def __init__(self) -> None:
+        self.next = 0
+
+    def generate_span_id(self) -> int:
+        self.next += 1
+        return self.next
+
+    def generate_trace_id(self) -> int:
+        self.next += 1
+        return self.next << 64 | 0xABC
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
+class _Keep(SpanExporter):
+    def __init__(self) -> None:
+        self.batches: list[Any] = []
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.batches.append(list(spans))
+        return SpanExportResult.SUCCESS
+
+
+def _scripted(tracing: Tracing) -> None:
+    """The same spans every time: two requests batched together, one with a caller's traceparent and
+    tracestate, an error, a pipeline step, and an unsampled request."""
+    first = tracing.start_server_span("POST /a", PARENT, "vendor=a1", dict(ATTRIBUTES))
+    one = (Tracing.current(), 10)
+    tracing.end_server_span(first, "200", False, "POST /v1/models/{model}:predict", **{"modelport.model": "m"})
+    second = tracing.start_server_span("POST /b", None, None, dict(ATTRIBUTES))
+    step = tracing.start_step("p", "pre")
+    tracing.end_step(step, "error")
+    two = (Tracing.current(), 11)
+    tracing.end_server_span(second, "503", True, **{"http.response.status_code": 503})
+    tracing.record_batch("m", [one, two], 3, 20, 30, 40, ValueError("bad row"))
+    unsampled = tracing.start_server_span("POST /c", f"00-{TRACE_ID}-00f067aa0ba902b7-00", None, dict(ATTRIBUTES))
+    tracing.end_server_span(unsampled, "200", False)
+
+
+def test_spans_encoded_on_the_spot_are_byte_for_byte_the_sdks_encoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = iter(range(1000, 2000))
+    monkeypatch.setattr("serving_image.tracing.time.time_ns", lambda: next(clock))
+    resource = Resource.create({"service.name": "modelport-serving"})
+    keep = _Keep()
+    provider = TracerProvider(resource=resource, id_generator=_Counting())
+    provider.add_span_processor(otlp.BatchSpanProcessor(keep, {}))
+    direct = Tracing(provider)
+    _scripted(direct)
+    provider.shutdown()
+    assert direct._direct is not None
+    [batch] = keep.batches
+    assert all(type(item) is tuple for item in batch)  # (resource, scope, bytes): no ReadableSpan was built
+
+    clock = iter(range(1000, 2000))
+    reference = InMemorySpanExporter()
+    provider = TracerProvider(resource=resource, id_generator=_Counting())
+    provider.add_span_processor(SimpleSpanProcessor(reference))
+    via_objects = Tracing(provider)
+    _scripted(via_objects)
+    spans = reference.get_finished_spans()
+    assert len(spans) == len(batch) == 7  # 2 SERVER, 1 step, 2 queue, batch, inference; none unsampled
+    assert otlp.encode_request(batch) == encode_spans(spans).SerializeToString()
+    names = {span.name: span for span in spans}
+    assert names["step pre"].parent.span_id == names["POST /b"].context.span_id
+    assert names["inference"].status.description == "ValueError: bad row"
+
+
+def test_the_processor_exports_in_batches_and_drops_loudly_when_full(caplog: pytest.LogCaptureFixture) -> None:
+    class Slow(_Keep):
+        def __init__(self) -> None:
+            super().__init__()
+            self.release = threading.Event()
+
+        def export(self, spans: Any) -> SpanExportResult:
+            self.release.wait(30)
+            return super().export(spans)
+
+    exporter = Slow()
+    environ = {"OTEL_BSP_MAX_QUEUE_SIZE": "8", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "4", "OTEL_BSP_SCHEDULE_DELAY": "x"}
+    processor = otlp.BatchSpanProcessor(exporter, environ)
+    assert (processor.max_queue, processor.batch, processor.delay) == (8, 4, 5.0)
+    assert "OTEL_BSP_SCHEDULE_DELAY='x' is not a positive integer" in caplog.text
+    for index in range(4):  # a full batch wakes the exporting thread, which then waits in export()
+        processor.add_encoded(None, None, bytes([index]))
+    deadline = time.monotonic() + 10
+    while processor._queue and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not processor._queue
+    for index in range(4, 14):  # 8 wait; the last 2 do not fit
+        processor.add_encoded(None, None, bytes([index]))
+    assert processor.dropped == 2 and "OTLP span queue full (OTEL_BSP_MAX_QUEUE_SIZE=8)" in caplog.text
+    exporter.release.set()
+    processor.shutdown()  # exports what waits
+    sent = [item[2] for batch in exporter.batches for item in batch]
+    assert sent == [bytes([index]) for index in range(12)]
+    assert [len(batch) for batch in exporter.batches] == [4, 4, 4]
+    processor.add_encoded(None, None, b"late")  # after shutdown: dropped, never exported
+    assert processor.force_flush() is False
+
+
+def test_the_processor_ignores_unsampled_spans_and_a_second_processor_gets_objects() -> None:
+    keep, reference = _Keep(), InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(otlp.BatchSpanProcessor(keep, {}))
+    provider.add_span_processor(SimpleSpanProcessor(reference))  # two processors: ReadableSpans for both
+    tracing = Tracing(provider)
+    _one(tracing, PARENT)
+    _one(tracing, f"00-{TRACE_ID}-00f067aa0ba902b7-00")
+    provider.shutdown()
+    assert tracing._direct is None
+    [batch] = keep.batches
+    assert [span.name for span in batch] == [span.name for span in reference.get_finished_spans()]
+    assert len(batch) == 1
