@@ -347,28 +347,30 @@ class Tracing:
 
                 self._encode = span_fields
         if self._direct is not None:
-            if flags & 1:  # as the processor's on_end: unsampled (RECORD_ONLY) spans are not exported
-                self._direct(
-                    self.provider.resource,
-                    self._scope,
-                    self._encode(
-                        trace_id,
-                        span_id,
-                        state,
-                        None if parent is None else parent[1],
-                        False if parent is None else parent[2],
-                        name,
-                        kind,
-                        start_ns,
-                        end_ns,
-                        attributes,
-                        (),
-                        links,
-                        status,
-                        (0 if type(attributes) is dict or attributes is None else attributes.dropped, 0, 0),
-                    ),
+            if not flags & 1:  # as the processor's on_end: unsampled (RECORD_ONLY) spans are not exported
+                return
+            try:
+                encoded = self._encode(
+                    trace_id,
+                    span_id,
+                    state,
+                    None if parent is None else parent[1],
+                    False if parent is None else parent[2],
+                    name,
+                    kind,
+                    start_ns,
+                    end_ns,
+                    attributes,
+                    (),
+                    links,
+                    status,
+                    (0 if type(attributes) is dict or attributes is None else attributes.dropped, 0, 0),
                 )
-            return
+            except Exception:  # noqa: BLE001 - a value the fast encoder does not know (a sampler's attribute, say):
+                pass  # the span goes as an object, and the exporter hands it to the SDK's encoder
+            else:
+                self._direct(self.provider.resource, self._scope, encoded)
+                return
         self._processor.on_end(
             self._readable(
                 name=name,

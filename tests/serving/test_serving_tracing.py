@@ -668,3 +668,21 @@ def test_the_processor_ignores_unsampled_spans_and_a_second_processor_gets_objec
     [batch] = keep.batches
     assert [span.name for span in batch] == [span.name for span in reference.get_finished_spans()]
     assert len(batch) == 1
+
+
+def test_a_value_the_fast_encoder_does_not_know_goes_as_a_span_object() -> None:
+    class Odd(Sampler):
+        def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+            return sampling.SamplingResult(Decision.RECORD_AND_SAMPLE, {"odd": {"a", "set"}})
+
+        def get_description(self) -> str:
+            return "Odd"
+
+    keep = _Keep()
+    provider = TracerProvider(sampler=Odd())
+    provider.add_span_processor(otlp.BatchSpanProcessor(keep, {}))
+    tracing = Tracing(provider)
+    _one(tracing, PARENT)
+    provider.shutdown()
+    [[span]] = keep.batches
+    assert span.name == "POST /v1/models/{model}:predict" and span.attributes["odd"] == {"a", "set"}
