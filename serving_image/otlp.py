@@ -624,6 +624,8 @@ class BatchSpanProcessor(SDKSpanProcessor):
         """A sampled span already encoded by :func:`span_fields`, with its resource and scope: what
         ``serving_image.tracing`` hands over instead of a ``ReadableSpan`` when this is the provider's only
         processor (the exporter frames it with the others, as :func:`encode_span` would have made it)."""
+        if self._closed:
+            return
         queue = self._queue
         if len(queue) >= self.max_queue:
             self._drop()

@@ -165,6 +165,7 @@ def test_no_endpoint_means_no_tracing_and_no_sdk_import() -> None:
     assert not load_settings({"MODEL_DIR": "/m"}).tracing
     assert load_settings({"MODEL_DIR": "/m", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}).tracing
     assert Tracing.from_environ({}) is None
+    assert Tracing.from_environ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_SDK_DISABLED": "true"}) is None
     probe = (
         "import sys; from serving_image.config import load_settings; from serving_image.service import Service; "
         "s = Service.create(load_settings({'MODEL_DIR': '/m', 'GRPC_PORT': '0'})); "
@@ -651,8 +652,8 @@ def test_the_processor_exports_in_batches_and_drops_loudly_when_full(caplog: pyt
     sent = [item[2] for batch in exporter.batches for item in batch]
     assert sent == [bytes([index]) for index in range(12)]
     assert [len(batch) for batch in exporter.batches] == [4, 4, 4]
-    processor.add_encoded(None, None, b"late")  # after shutdown: dropped, never exported
-    assert processor.force_flush() is False
+    processor.add_encoded(None, None, b"late")  # after shutdown: ignored
+    assert not processor._queue and processor.force_flush() is False
 
 
 def test_the_processor_ignores_unsampled_spans_and_a_second_processor_gets_objects() -> None:
