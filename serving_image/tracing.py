@@ -134,6 +134,8 @@ class Tracing:
         self._seen: Any = ()  # the provider's processors when last looked at, and the direct path they allow
         self._direct: Any = None
         self._encode: Any = None
+        self._bare_child: Any = None
+        self._queue_name = b""
         # The SDK's tracer config (experimental) can disable the tracer; a tracer that is not the SDK's (the
         # SDK disabled) makes no spans, and the live path gives what it gives.
         self._is_enabled = getattr(self.tracer, "_is_enabled", None)
@@ -284,8 +286,23 @@ class Tracing:
         if self._processor is None:
             self._record_batch_live(model, contexts, rows, batch_start_ns, inference_start_ns, end_ns, error)
             return
-        for parent, queued_ns in contexts:
-            self._finished("queue", parent, queued_ns, batch_start_ns)
+        direct = self._direct if self._processor_seen() else None
+        if direct is not None and batch_start_ns and not self._limits:
+            # The queue spans, one per request, straight to their encoding (the same bytes: a test checks).
+            resource, scope, encode, ids = self.provider.resource, self._scope, self._bare_child, self._ids
+            for parent, queued_ns in contexts:
+                trace_id, parent_id, remote, flags, state, _ = parent
+                if flags & 1 and queued_ns:
+                    span_id = ids.generate_span_id()
+                    encoded = encode(
+                        trace_id, span_id, state, parent_id, remote, self._queue_name, queued_ns, batch_start_ns
+                    )
+                    direct(resource, scope, encoded)
+                else:  # unsampled (no span) or without a time: as any other span
+                    self._finished("queue", parent, queued_ns, batch_start_ns)
+        else:
+            for parent, queued_ns in contexts:
+                self._finished("queue", parent, queued_ns, batch_start_ns)
         first = contexts[0][0]
         batch = self._finished(
             "batch",
@@ -318,6 +335,21 @@ class Tracing:
         self._emit(name, trace_id, own, flags, state, parent, start_ns, end_ns, attributes, links, status, _INTERNAL)
         return SpanContext(trace_id, own, False, flags, state) if context else None
 
+    def _processor_seen(self) -> bool:
+        """Whether the provider's only processor is the server's own OTLP one, which takes encoded spans
+        (``add_encoded``); looked at again whenever the provider's processors change."""
+        processors = getattr(self._processor, "_span_processors", None)
+        if processors is not self._seen:
+            self._seen = processors
+            only = processors[0] if processors is not None and len(processors) == 1 else None
+            self._direct = getattr(only, "add_encoded", None)
+            if self._direct is not None:
+                from .otlp import bare_child, name_and_kind, span_fields
+
+                self._encode, self._bare_child = span_fields, bare_child
+                self._queue_name = name_and_kind("queue", _INTERNAL)
+        return self._direct is not None
+
     def _emit(
         self,
         name: str,
@@ -337,16 +369,7 @@ class Tracing:
         the server's own OTLP one (``serving_image.otlp``), as its encoding, without building the object."""
         if self._limits is not None and attributes:
             attributes = self._limits(attributes)
-        processors = getattr(self._processor, "_span_processors", None)
-        if processors is not self._seen:
-            self._seen = processors
-            only = processors[0] if processors is not None and len(processors) == 1 else None
-            self._direct = getattr(only, "add_encoded", None)
-            if self._direct is not None:
-                from .otlp import span_fields
-
-                self._encode = span_fields
-        if self._direct is not None:
+        if self._processor_seen():
             if not flags & 1:  # as the processor's on_end: unsampled (RECORD_ONLY) spans are not exported
                 return
             try:
