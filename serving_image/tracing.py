@@ -498,6 +498,9 @@ def _in_context(parent: SpanContext | None) -> Context:
     return _EMPTY if parent is None else trace.set_span_in_context(NonRecordingSpan(parent), _EMPTY)
 
 
+_FIXED = ("_AlwaysOn", "_AlwaysOff", "_ParentBasedAlwaysOn", "_ParentBasedAlwaysOff")
+
+
 def _compile(sampler: Any) -> Callable[[SpanContext | None, int], Any] | None:
     """The decision rule of one of the SDK's own samplers (``OTEL_TRACES_SAMPLER``: always_on, always_off,
     traceidratio and the parent-based ones, with any of these as delegates), as a function of the parent span
@@ -507,7 +510,10 @@ def _compile(sampler: Any) -> Callable[[SpanContext | None, int], Any] | None:
     from opentelemetry.sdk.trace import sampling
 
     kind = type(sampler)
-    if kind in (sampling.StaticSampler, sampling._AlwaysOn, sampling._AlwaysOff):  # noqa: SLF001
+    # The SDK's private subclasses that only fix their constructor's arguments (OTEL_TRACES_SAMPLER's names);
+    # looked up by name so that an SDK without one of them still works.
+    fixed = {name: getattr(sampling, name, sampling.Sampler) for name in _FIXED}
+    if kind in (sampling.StaticSampler, fixed["_AlwaysOn"], fixed["_AlwaysOff"]):
         decision = sampler._decision  # noqa: SLF001
         return lambda parent, trace_id: decision
     if kind is sampling.TraceIdRatioBased:
@@ -517,8 +523,8 @@ def _compile(sampler: Any) -> Callable[[SpanContext | None, int], Any] | None:
     if kind in (
         sampling.ParentBased,
         sampling.ParentBasedTraceIdRatio,
-        sampling._ParentBasedAlwaysOn,  # noqa: SLF001
-        sampling._ParentBasedAlwaysOff,  # noqa: SLF001
+        fixed["_ParentBasedAlwaysOn"],
+        fixed["_ParentBasedAlwaysOff"],
     ):
         rules = [
             _compile(delegate)
