@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -38,18 +37,16 @@ def server_spans(count: int) -> list[Any]:
     while len(exporter.get_finished_spans()) < count:
         handles, contexts = [], []
         for i in range(8):
-            carrier = {"traceparent": f"00-{i + 1:032x}-{i + 1:016x}-01"} if i % 2 else {}
+            traceparent = f"00-{i + 1:032x}-{i + 1:016x}-01" if i % 2 else None
             attributes = {"http.request.method": "POST", "url.path": "/v2/models/mlp/infer", "rpc.system": "http"}
-            handle = tracing.start_server_span("POST /v2/models/mlp/infer", carrier, attributes)
+            handle = tracing.start_server_span("POST /v2/models/mlp/infer", traceparent, None, attributes)
             contexts.append((Tracing.current(), now_ns()))
             handles.append(handle)
         start = now_ns()
         tracing.record_batch("mlp", contexts, 8, start, start + 1000, start + 50_000, None)
         for handle in reversed(handles):
-            handle[0].set_attribute("http.response.status_code", 200)
-            handle[0].set_attribute("modelport.model", "mlp")
-            Tracing.end_server_span(handle, "200", False, "POST /v2/models/{model_name}/infer")
-    otel_context.attach(otel_context.Context())
+            attributes = {"http.response.status_code": 200, "modelport.model": "mlp"}
+            tracing.end_server_span(handle, "200", False, "POST /v2/models/{model_name}/infer", **attributes)
     return list(exporter.get_finished_spans()[:count])
 
 

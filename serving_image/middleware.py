@@ -69,12 +69,15 @@ class ServingMiddleware:
         tracked: _TrackedSend | None = None
         span = None
         if self.tracing is not None:
+            traceparent, tracestate = _trace_headers(scope["headers"])
             span = self.tracing.start_server_span(
                 f"{scope['method']} {scope['path']}",
-                self.tracing.asgi_carrier(scope["headers"]),
+                traceparent,
+                tracestate,
                 {"http.request.method": scope["method"], "url.path": scope["path"], "rpc.system": "http"},
             )
-            send = _with_header(send, b"traceparent", self.tracing.traceparent(span).encode())
+            if span.traceparent:
+                send = _with_header(send, b"traceparent", span.traceparent.encode())
         try:
             declared = _content_length(scope)
             if declared is not None and declared > self.max_bytes:
@@ -104,9 +107,13 @@ class ServingMiddleware:
             model = self.model_label(scope, template)
             self.metrics.observe_request(model, "http", template, status, time.perf_counter() - started)
             if span is not None:
-                span[0].set_attribute("http.response.status_code", status)
-                span[0].set_attribute("modelport.model", model)
-                self.tracing.end_server_span(span, str(status), status >= 500, f"{scope['method']} {template}")
+                self.tracing.end_server_span(
+                    span,
+                    str(status),
+                    status >= 500,
+                    f"{scope['method']} {template}",
+                    **{"http.response.status_code": status, "modelport.model": model},
+                )
 
     def _limited(self, receive: Receive) -> Receive:
         """Count body bytes as they arrive, for chunked bodies that declare no length."""
@@ -127,6 +134,23 @@ class ServingMiddleware:
             return message
 
         return limited
+
+
+def _trace_headers(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, str | None]:
+    """The request's ``traceparent`` (``None`` when absent or sent more than once, which W3C Trace Context
+    treats as invalid) and ``tracestate`` (several header fields joined with commas, RFC 9110 5.3)."""
+    traceparent: str | None = None
+    states: list[str] = []
+    seen = 0
+    for key, value in headers:
+        if key == b"traceparent":
+            traceparent = value.decode("latin-1")
+            seen += 1
+        elif key == b"tracestate":
+            states.append(value.decode("latin-1"))
+    if seen != 1:
+        return None, None
+    return traceparent, ",".join(states) if states else None
 
 
 def _with_header(send: Send, name: bytes, value: bytes) -> Send:

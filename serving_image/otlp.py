@@ -12,16 +12,26 @@ through the SDK's encoder instead, whole, so the result is always what the SDK w
 
 from __future__ import annotations
 
+import collections
 import logging
+import os
 import struct
-from collections.abc import Sequence
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry import context as context_api
 from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as _GrpcSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import SpanProcessor as SDKSpanProcessor
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode
 
@@ -130,8 +140,13 @@ def _attributes(tag: bytes, attributes: Any) -> bytes:
     return b"".join([tag + _key_value(key, value) for key, value in _items(attributes)])
 
 
+_PLAIN = frozenset({dict, list, tuple, type(None)})
+
+
 def _dropped(container: Any) -> int:
     """What ReadableSpan's ``dropped_*`` properties answer for a span's own attributes, events or links."""
+    if type(container) in _PLAIN:  # isinstance against these two goes through the ABC machinery: slow
+        return 0
     return container.dropped if isinstance(container, (BoundedAttributes, BoundedList)) else 0
 
 
@@ -260,12 +275,54 @@ def _span(
     status: Any,
     dropped: tuple[Any, Any, Any],
 ) -> bytes:
-    """One ``Span``, framed as field 2 of its ``ScopeSpans``; its fields in number order, as upb writes them
-    (flags, field 16, last). The common cases are inlined: this runs once per span."""
+    """One ``Span`` from its span contexts: see :func:`span_fields`."""
     if type(context) is SpanContext:
         trace_id, span_id, _, _, trace_state, _ = context
     else:
         trace_id, span_id, _, trace_state = _context(context)
+    parent_id, parent_remote = None, False
+    if parent:
+        if type(parent) is SpanContext:
+            parent_id, parent_remote = parent[1], parent[2]
+        else:
+            _, parent_id, parent_remote, _ = _context(parent)
+    return span_fields(
+        trace_id,
+        span_id,
+        trace_state,
+        parent_id,
+        parent_remote,
+        name,
+        kind,
+        start,
+        end,
+        attributes,
+        events,
+        links,
+        status,
+        dropped,
+    )
+
+
+def span_fields(
+    trace_id: int,
+    span_id: int,
+    trace_state: Any,
+    parent_id: int | None,
+    parent_remote: bool,
+    name: Any,
+    kind: Any,
+    start: Any,
+    end: Any,
+    attributes: Any,
+    events: Any,
+    links: Any,
+    status: Any,
+    dropped: tuple[Any, Any, Any],
+) -> bytes:
+    """One ``Span``, framed as field 2 of its ``ScopeSpans``; its fields in number order, as upb writes them
+    (flags, field 16, last). The common cases are inlined: this runs once per span. ``parent_id`` is
+    ``None`` for a root span."""
     hit = _TRACE_STATES.get(id(trace_state))
     parts = [
         b"\x0a\x10",
@@ -274,12 +331,7 @@ def _span(
         span_id.to_bytes(8, "big"),
         hit[1] if hit is not None and hit[0] is trace_state else _trace_state(trace_state),
     ]
-    parent_remote = False
-    if parent:
-        if type(parent) is SpanContext:
-            parent_id, parent_remote = parent[1], parent[2]
-        else:
-            _, parent_id, parent_remote, _ = _context(parent)
+    if parent_id is not None:
         parts.append(b"\x22\x08")
         parts.append(parent_id.to_bytes(8, "big"))
     encoded = _NAMES.get(name) if type(name) is str else None
@@ -331,6 +383,47 @@ def _span(
     return b"\x12" + _varint(size) + body
 
 
+def bare_child(
+    trace_id: int,
+    span_id: int,
+    trace_state: Any,
+    parent_id: int,
+    parent_remote: bool,
+    name_kind: bytes,
+    start: int,
+    end: int,
+) -> bytes:
+    """What :func:`span_fields` gives for a span with a parent, start and end times, no attributes, events or
+    links, an unset status, and ``name_kind`` its encoded name and kind (:func:`name_and_kind`): the queue
+    spans, one per request, written in one go."""
+    hit = _TRACE_STATES.get(id(trace_state))
+    body = b"".join(
+        (
+            b"\x0a\x10",
+            trace_id.to_bytes(16, "big"),
+            b"\x12\x08",
+            span_id.to_bytes(8, "big"),
+            hit[1] if hit is not None and hit[0] is trace_state else _trace_state(trace_state),
+            b"\x22\x08",
+            parent_id.to_bytes(8, "big"),
+            name_kind,
+            _TIMES(0x39, start, 0x41, end),
+            _UNSET_STATUS,
+            _SPAN_FLAGS[1 if parent_remote else 0],
+        )
+    )
+    size = len(body)
+    return (bytes((0x12, size)) if size < 0x80 else b"\x12" + _varint(size)) + body
+
+
+def name_and_kind(name: str, kind: Any) -> bytes:
+    """A span's name and kind fields, encoded, for :func:`bare_child`."""
+    encoded = _KINDS.get(id(kind))
+    if encoded is None:
+        raise Unsupported(f"a span kind of {kind!r}")
+    return _name(name) + encoded
+
+
 def _any_span(span: Any) -> bytes:
     """A ReadableSpan of another class (a subclass: the SDK's live Span, say), through its public properties."""
     return _span(
@@ -380,42 +473,44 @@ def _scope(scope: Any) -> bytes:
     return _field(b"\x0a", body)
 
 
-def encode_fast(spans: Sequence[Any]) -> bytes:
-    """The wire bytes of the ``ExportTraceServiceRequest`` for ``spans``; raises :class:`Unsupported` (or the
-    error a malformed field gives) for what only the SDK's encoder handles."""
+def encode_span(span: Any) -> tuple[Any, Any, bytes]:
+    """One span's resource, instrumentation scope (``None`` for none) and encoding as a ``ScopeSpans`` entry;
+    raises :class:`Unsupported` (or the error a malformed field gives) for what only the SDK's encoder handles."""
+    if type(span) is ReadableSpan:
+        # The SDK's own class, read from its fields: its properties copy events and links under a lock and wrap
+        # attributes in a proxy, for every span.
+        fields = span.__dict__
+        attributes, events, links = fields["_attributes"], fields["_events"], fields["_links"]
+        encoded = _span(
+            fields["_context"],
+            fields["_parent"],
+            fields["_name"],
+            fields["_kind"],
+            fields["_start_time"],
+            fields["_end_time"],
+            attributes,
+            events._dq if type(events) is BoundedList else events,
+            links._dq if type(links) is BoundedList else links,
+            fields["_status"],
+            (
+                attributes.dropped if type(attributes) is BoundedAttributes else _dropped(attributes),
+                events.dropped if type(events) is BoundedList else _dropped(events),
+                links.dropped if type(links) is BoundedList else _dropped(links),
+            ),
+        )
+        return fields["_resource"], fields["_instrumentation_scope"] or None, encoded
+    return span.resource, span.instrumentation_scope or None, _any_span(span)
+
+
+def frame(encoded: Iterable[tuple[Any, Any, bytes]]) -> bytes:
+    """The wire bytes of the ``ExportTraceServiceRequest`` holding spans encoded by :func:`encode_span`."""
     # Grouped like the SDK's encoder (dicts keyed by the resource, then the scope, by equality, in first-seen
     # order); consecutive spans of the same objects skip the hashing (a Resource hashes through JSON).
     groups: dict[Any, dict[Any, list[bytes]]] = {}
     last_resource: Any = groups
     last_scope: Any = groups
     current: list[bytes] = []
-    for span in spans:
-        if type(span) is ReadableSpan:
-            # The SDK's own class, read from its fields: its properties copy events and links under a lock
-            # and wrap attributes in a proxy, for every span.
-            fields = span.__dict__
-            resource, scope = fields["_resource"], fields["_instrumentation_scope"]
-            attributes, events, links = fields["_attributes"], fields["_events"], fields["_links"]
-            encoded = _span(
-                fields["_context"],
-                fields["_parent"],
-                fields["_name"],
-                fields["_kind"],
-                fields["_start_time"],
-                fields["_end_time"],
-                attributes,
-                events._dq if type(events) is BoundedList else events,
-                links._dq if type(links) is BoundedList else links,
-                fields["_status"],
-                (
-                    attributes.dropped if type(attributes) is BoundedAttributes else _dropped(attributes),
-                    events.dropped if type(events) is BoundedList else _dropped(events),
-                    links.dropped if type(links) is BoundedList else _dropped(links),
-                ),
-            )
-        else:
-            resource, scope, encoded = span.resource, span.instrumentation_scope, _any_span(span)
-        scope = scope or None
+    for resource, scope, span in encoded:
         if resource is not last_resource or scope is not last_scope:
             scopes = groups.get(resource)
             if scopes is None:
@@ -425,43 +520,208 @@ def encode_fast(spans: Sequence[Any]) -> bytes:
                 found = scopes[scope] = []
             current = found
             last_resource, last_scope = resource, scope
-        current.append(encoded)
+        current.append(span)
     out = []
     for resource, scopes in groups.items():
         parts = [_cached_block(resource, _resource)]
-        for scope, encoded in scopes.items():
+        for scope, spans in scopes.items():
             if scope is None:
                 head, schema_url = b"\x0a\x00", b""
             else:
                 head, schema_url = _cached_block(scope, _scope), _optional_string(b"\x1a", scope.schema_url)
-            parts.append(_field(b"\x12", head + b"".join(encoded) + schema_url))
+            parts.append(_field(b"\x12", head + b"".join(spans) + schema_url))
         parts.append(_optional_string(b"\x1a", resource.schema_url))
         out.append(_field(b"\x0a", b"".join(parts)))
     return b"".join(out)
 
 
+def encode_fast(spans: Sequence[Any]) -> bytes:
+    """The wire bytes of the ``ExportTraceServiceRequest`` for ``spans``; raises :class:`Unsupported` (or the
+    error a malformed field gives) for what only the SDK's encoder handles."""
+    return frame([encode_span(span) for span in spans])
+
+
 def encode_request(spans: Sequence[Any]) -> bytes:
     """The protobuf wire encoding of the ``ExportTraceServiceRequest`` the SDK's ``encode_spans`` builds for
-    ``spans``: fast, or through the SDK's encoder for a batch the fast one does not handle."""
+    ``spans``: fast, or through the SDK's encoder for spans the fast one does not handle. ``spans`` may also
+    hold spans encoded already, as ``(resource, scope, bytes)`` (see :meth:`BatchSpanProcessor.add_encoded`)."""
     try:
-        return encode_fast(spans)
+        return frame([span if type(span) is tuple else encode_span(span) for span in spans])
     except Exception as error:  # noqa: BLE001 - whatever it is, the SDK's encoder decides
         _logger.debug("OTLP fast encoder fell back to the SDK's: %s", error)
-        return encode_spans(spans).SerializeToString()
+    readable = [span for span in spans if type(span) is not tuple]
+    encoded = [span for span in spans if type(span) is tuple]
+    # Two encoded ExportTraceServiceRequests, one after the other, are one message with both lists of spans.
+    return (frame(encoded) if encoded else b"") + encode_spans(readable).SerializeToString()
 
 
 def encode_message(spans: Sequence[Any]) -> ExportTraceServiceRequest:
-    """:func:`encode_request` parsed into the message the gRPC stub sends (parsing is upb's C, and cheap)."""
-    try:
-        return ExportTraceServiceRequest.FromString(encode_fast(spans))
-    except Exception as error:  # noqa: BLE001 - whatever it is, the SDK's encoder decides
-        _logger.debug("OTLP fast encoder fell back to the SDK's: %s", error)
-        return encode_spans(spans)
+    """:func:`encode_request` parsed into the message the SDK's gRPC stub sends (parsing is upb's C, and cheap)."""
+    if not any(type(span) is tuple for span in spans):
+        try:
+            return ExportTraceServiceRequest.FromString(encode_fast(spans))
+        except Exception as error:  # noqa: BLE001 - whatever it is, the SDK's encoder decides
+            _logger.debug("OTLP fast encoder fell back to the SDK's: %s", error)
+            return encode_spans(spans)
+    return ExportTraceServiceRequest.FromString(encode_request(spans))
+
+
+_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+class _RawTraceService:
+    """The ``TraceService`` stub, taking the request as its wire bytes: no message is built only to be
+    serialised again by the stub."""
+
+    def __init__(self, channel: Any) -> None:
+        self.Export = channel.unary_unary(  # noqa: N815 - the gRPC method name, as the generated stub names it
+            _EXPORT, request_serializer=None, response_deserializer=ExportTraceServiceResponse.FromString
+        )
 
 
 class OTLPSpanExporter(_GrpcSpanExporter):
-    """The SDK's OTLP/gRPC span exporter (endpoint, TLS, headers, retries, compression, ``OTEL_*`` settings)
-    with the fast encoder in its ``_translate_data`` hook (present since at least 1.27)."""
+    """The SDK's OTLP/gRPC span exporter (endpoint, TLS, headers, retries, reconnection, compression, ``OTEL_*``
+    settings) with the fast encoder in its ``_translate_data`` hook (present since at least 1.27), and the
+    request sent as the bytes it encodes to, through a stub on the SDK's own channel (made again whenever the
+    SDK makes its channel again)."""
 
-    def _translate_data(self, data: Sequence[Any]) -> ExportTraceServiceRequest:
-        return encode_message(data)
+    def _initialize_channel_and_stub(self) -> None:
+        super()._initialize_channel_and_stub()
+        self._client = _RawTraceService(self._channel)
+
+    def _translate_data(self, data: Sequence[Any]) -> Any:
+        if isinstance(self._client, _RawTraceService):
+            return encode_request(data)
+        return encode_message(data)  # an SDK that made its stub some other way
+
+
+def _setting(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A positive integer ``OTEL_BSP_*`` setting; anything else is logged and the default used, as the SDK does."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        _logger.warning("%s=%r is not a positive integer; using %d", name, raw, default)
+        return default
+    return value
+
+
+class BatchSpanProcessor(SDKSpanProcessor):
+    """The SDK's ``BatchSpanProcessor``, for the OTLP/gRPC exporter above, with what the server needs at tens of
+    thousands of spans a second: ``on_end`` is a sampled test, a bound test and an append (the SDK's also
+    checks the process ID, a system call, and counts into its metrics, 3 µs a span), and a thread of its own
+    encodes and exports batches of ``OTEL_BSP_MAX_EXPORT_BATCH_SIZE`` (512) as soon as that many wait, or
+    every ``OTEL_BSP_SCHEDULE_DELAY`` ms (5000). At most ``OTEL_BSP_MAX_QUEUE_SIZE`` (2048) spans wait; past
+    that, new spans are dropped, counted in :attr:`dropped` and logged (a warning at most every 10 s), never
+    silently. ``force_flush`` and ``shutdown`` export what waits."""
+
+    def __init__(self, exporter: Any, environ: Mapping[str, str] | None = None) -> None:
+        environ = os.environ if environ is None else environ
+        self.span_exporter = exporter
+        self.max_queue = _setting(environ, "OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+        self.batch = _setting(environ, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512)
+        self.delay = _setting(environ, "OTEL_BSP_SCHEDULE_DELAY", 5000) / 1e3
+        if self.batch > self.max_queue:
+            _logger.warning(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (%d) is over OTEL_BSP_MAX_QUEUE_SIZE (%d); using %d",
+                self.batch,
+                self.max_queue,
+                self.max_queue,
+            )
+            self.batch = self.max_queue
+        self.dropped = 0
+        self._warned_at = -1e9
+        self._queue: collections.deque[Any] = collections.deque()
+        self._wake = threading.Event()
+        self._export_lock = threading.Lock()
+        self._closed = False
+        self._start()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._start)  # a forked child has the queue but not the thread
+
+    def _start(self) -> None:
+        self._queue.clear()
+        self._wake = threading.Event()
+        self._export_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._work, name="OtlpSpanExport", daemon=True)
+        self._thread.start()
+
+    def on_end(self, span: Any) -> None:
+        if self._closed or not span.context.trace_flags & 1:  # unsampled (RECORD_ONLY) spans are not exported
+            return
+        queue = self._queue
+        if len(queue) >= self.max_queue:
+            self._drop()
+            return
+        queue.append(span)
+        if len(queue) >= self.batch and not self._wake.is_set():
+            self._wake.set()
+
+    def add_encoded(self, resource: Any, scope: Any, encoded: bytes) -> None:
+        """A sampled span already encoded by :func:`span_fields`, with its resource and scope: what
+        ``serving_image.tracing`` hands over instead of a ``ReadableSpan`` when this is the provider's only
+        processor (the exporter frames it with the others, as :func:`encode_span` would have made it)."""
+        if self._closed:
+            return
+        queue = self._queue
+        if len(queue) >= self.max_queue:
+            self._drop()
+            return
+        queue.append((resource, scope, encoded))
+        if len(queue) >= self.batch and not self._wake.is_set():
+            self._wake.set()
+
+    def _drop(self) -> None:
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._warned_at >= 10:
+            self._warned_at = now
+            _logger.warning(
+                "OTLP span queue full (OTEL_BSP_MAX_QUEUE_SIZE=%d): %d spans dropped so far; the collector is "
+                "slower than the spans come",
+                self.max_queue,
+                self.dropped,
+            )
+
+    def _work(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.delay)
+            self._wake.clear()
+            if not self._closed:
+                self._export(everything=False)
+
+    def _export(self, everything: bool) -> None:
+        """Export full batches; with ``everything`` (or after the schedule delay) also the last, partial one."""
+        with self._export_lock:
+            queue = self._queue
+            first = True
+            while queue and (len(queue) >= self.batch or everything or first):
+                first = False
+                count = min(self.batch, len(queue))
+                spans = [queue.popleft() for _ in range(count)]
+                token = context_api.attach(context_api.set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+                try:
+                    self.span_exporter.export(spans)
+                except Exception:  # noqa: BLE001 - the exporter logs its own failures; nothing must kill the thread
+                    _logger.exception("exporting %d spans failed", count)
+                finally:
+                    context_api.detach(token)
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        if self._closed:
+            return False
+        self._export(everything=True)
+        return True
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        self._thread.join(30)
+        self._export(everything=True)
+        self.span_exporter.shutdown()

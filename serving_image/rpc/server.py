@@ -167,6 +167,23 @@ def _metadata(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str | bytes], ..
     return tuple(out)
 
 
+def _trace_metadata(metadata: tuple[tuple[str, str | bytes], ...]) -> tuple[str | None, str | None]:
+    """The call's ``traceparent`` (``None`` when absent or sent more than once) and ``tracestate`` (several
+    entries joined with commas)."""
+    traceparent: str | None = None
+    states: list[str] = []
+    seen = 0
+    for key, value in metadata:
+        if key == "traceparent":
+            traceparent = value if isinstance(value, str) else None
+            seen += 1
+        elif key == "tracestate" and isinstance(value, str):
+            states.append(value)
+    if seen != 1:
+        return None, None
+    return traceparent, ",".join(states) if states else None
+
+
 class GrpcFrontEnd:
     """Owns the listener and the connections. ``start`` binds and serves; ``begin_stop`` refuses new
     connections and streams at once (GOAWAY) and lets the calls in flight finish within the grace period
@@ -318,12 +335,15 @@ class GrpcFrontEnd:
                 metadata = _metadata(headers)
                 context = CallContext(metadata)
                 if tracing is not None:
+                    traceparent, tracestate = _trace_metadata(metadata)
                     span = tracing.start_server_span(
                         entry.path.lstrip("/"),
-                        {key: value for key, value in metadata if key in ("traceparent", "tracestate")},
+                        traceparent,
+                        tracestate,
                         {"rpc.system": "grpc", "rpc.method": entry.path},
                     )
-                    context.trailing = (("traceparent", tracing.traceparent(span)),)
+                    if span.traceparent:
+                        context.trailing = (("traceparent", span.traceparent),)
                 seconds = _deadline(timeout)
                 request = self._request(entry, stream.body, encoding)
                 stream.body = bytearray()
@@ -362,9 +382,9 @@ class GrpcFrontEnd:
             model = _model_of(request, service.repository.models) if request is not None else ""
             service.metrics.observe_request(model, "grpc", entry.path, code, time.perf_counter() - started)
             if span is not None:
-                span[0].set_attribute("rpc.grpc.status_code", code)
-                span[0].set_attribute("modelport.model", model)
-                tracing.end_server_span(span, code, code not in _CLIENT_SIDE)
+                tracing.end_server_span(
+                    span, code, code not in _CLIENT_SIDE, **{"rpc.grpc.status_code": code, "modelport.model": model}
+                )
 
     async def _stream(
         self, connection: h2.H2Connection, stream: h2.Stream, messages: AsyncIterator[Any], seconds: float | None

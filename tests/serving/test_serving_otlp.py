@@ -318,6 +318,11 @@ def test_the_exporter_translates_with_the_fast_encoder(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(otlp, "encode_spans", no_fallback)
     try:
+        assert span_exporter._translate_data(spans) == reference.SerializeToString()  # sent as these bytes
+        span_exporter._initialize_channel_and_stub()  # as the SDK does after UNAVAILABLE: bytes again
+        assert isinstance(span_exporter._client, otlp._RawTraceService)
+        assert span_exporter._translate_data(spans) == reference.SerializeToString()
+        span_exporter._client = None  # a stub the exporter did not make: it gets the message
         assert span_exporter._translate_data(spans) == reference
     finally:
         span_exporter.shutdown()
