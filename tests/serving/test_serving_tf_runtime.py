@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+from serving_image.runtime.tensorflow import TensorFlowRuntime
+from serving_image.tensors import STRING
 
-from serving_image.runtime.tensorflow import TensorFlowRuntime  # noqa: E402
-from serving_image.tensors import STRING  # noqa: E402
+
+@pytest.fixture
+def tf() -> object:
+    # Imported by the tests, not at collection: TensorFlow loaded before grpc_tools' protoc extension (which
+    # test_serving_tfserving_interop.py imports when collected) crashes the interpreter on their protobufs.
+    return pytest.importorskip("tensorflow")
 
 
 def _inputs(runtime: TensorFlowRuntime, signature: str, rows: int) -> dict[str, np.ndarray]:
@@ -34,7 +40,7 @@ def _inputs(runtime: TensorFlowRuntime, signature: str, rows: int) -> dict[str, 
 
 @pytest.mark.parametrize("model", ["mlp", "versions/2", "multi", "strings", "cnn"])
 def test_the_session_path_serves_the_same_signatures_and_answers_as_the_eager_one(
-    models: dict[str, Path], model: str
+    tf: object, models: dict[str, Path], model: str
 ) -> None:
     name, _, version = model.partition("/")
     path = models[name] / version if version else models[name]
@@ -55,7 +61,7 @@ def test_the_session_path_serves_the_same_signatures_and_answers_as_the_eager_on
                     np.testing.assert_allclose(got[output], value, rtol=1e-5, atol=1e-6)
 
 
-def test_inputs_of_another_dtype_are_cast_to_the_signatures(models: dict[str, Path]) -> None:
+def test_inputs_of_another_dtype_are_cast_to_the_signatures(tf: object, models: dict[str, Path]) -> None:
     runtime = TensorFlowRuntime(models["multi"])
     a = np.array([[1.5, 2.5]], dtype=np.float64)
     b = np.array([[1, 2, 3]], dtype=np.int64)
@@ -64,7 +70,7 @@ def test_inputs_of_another_dtype_are_cast_to_the_signatures(models: dict[str, Pa
 
 
 def test_a_saved_model_without_a_serve_graph_falls_back_to_the_eager_path(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tf: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "train_only"
     graph = tf.Graph()
