@@ -17,40 +17,35 @@ import sys
 import time
 from pathlib import Path
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY = 0x0, 0x1, 0x3, 0x4, 0x6, 0x7
-END_STREAM, END_HEADERS, ACK = 0x1, 0x4, 0x1
-MAX_WINDOW = 2**31 - 1
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
-    return struct.pack(">I", len(payload))[1:] + bytes([kind, flags]) + struct.pack(">I", stream) + payload
-
-
-def _integer(value: int, prefix_bits: int, first: int) -> bytes:
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes([first | value])
-    out = bytearray([first | limit])
-    value -= limit
-    while value >= 128:
-        out.append(value % 128 + 128)
-        value //= 128
-    out.append(value)
-    return bytes(out)
-
-
-def _string(text: str) -> bytes:
-    raw = text.encode()
-    return _integer(len(raw), 7, 0) + raw
+# The server's own HTTP/2 framing and HPACK literal helpers (the client needs the same few).
+from serving_image.rpc.h2 import (  # noqa: E402
+    ACK,
+    DATA,
+    END_HEADERS,
+    END_STREAM,
+    GOAWAY,
+    HEADERS,
+    MAX_WINDOW,
+    PING,
+    PREFACE,
+    RST_STREAM,
+    SETTINGS,
+    WINDOW_UPDATE,
+    frame,
+    hpack_integer,
+    hpack_literal,
+    hpack_string,
+)
 
 
 def _header_block(authority: str, path: str) -> bytes:
     block = bytes([0x83, 0x86])  # :method POST, :scheme http (static table)
-    block += _integer(4, 4, 0) + _string(path)  # :path, literal without indexing
-    block += _integer(1, 4, 0) + _string(authority)  # :authority
-    block += _integer(31, 4, 0) + _string("application/grpc")  # content-type
-    block += b"\x00" + _string("te") + _string("trailers")
+    block += hpack_integer(4, 4, 0) + hpack_string(path.encode())  # :path, literal without indexing
+    block += hpack_integer(1, 4, 0) + hpack_string(authority.encode())  # :authority
+    block += hpack_integer(31, 4, 0) + hpack_string(b"application/grpc")  # content-type
+    block += hpack_literal("te", "trailers")
     return block
 
 
@@ -64,8 +59,8 @@ class Connection:
 
     async def start(self) -> None:
         settings = struct.pack(">HI", 0x4, MAX_WINDOW) + struct.pack(">HI", 0x2, 0)  # window, no push
-        self.writer.write(PREFACE + _frame(SETTINGS, 0, 0, settings))
-        self.writer.write(_frame(0x8, 0, 0, struct.pack(">I", MAX_WINDOW - 65535)))  # connection window
+        self.writer.write(PREFACE + frame(SETTINGS, 0, 0, settings))
+        self.writer.write(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", MAX_WINDOW - 65535)))  # connection window
         asyncio.get_running_loop().create_task(self._read())
 
     def call(self) -> asyncio.Future[bool]:
@@ -74,7 +69,7 @@ class Connection:
         future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self.waiting[stream] = (future, [False])
         self.writer.write(
-            _frame(HEADERS, END_HEADERS, stream, self.headers) + _frame(DATA, END_STREAM, stream, self.message)
+            frame(HEADERS, END_HEADERS, stream, self.headers) + frame(DATA, END_STREAM, stream, self.message)
         )
         return future
 
@@ -88,9 +83,9 @@ class Connection:
                 stream = int.from_bytes(head[5:9], "big") & 0x7FFFFFFF
                 payload = await reader.readexactly(length) if length else b""
                 if kind == SETTINGS and not flags & ACK:
-                    self.writer.write(_frame(SETTINGS, ACK, 0, b""))
+                    self.writer.write(frame(SETTINGS, ACK, 0, b""))
                 elif kind == PING and not flags & ACK:
-                    self.writer.write(_frame(PING, ACK, 0, payload))
+                    self.writer.write(frame(PING, ACK, 0, payload))
                 elif kind == GOAWAY:
                     break
                 elif stream in self.waiting:

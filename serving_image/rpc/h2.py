@@ -62,6 +62,30 @@ _HEAD = struct.Struct(">I")
 _SETTING = struct.Struct(">HI")
 
 
+def hpack_integer(value: int, prefix_bits: int, first: int) -> bytes:
+    """An HPACK integer (RFC 7541 §5.1) with an N-bit prefix, OR-ed into ``first``."""
+    limit = (1 << prefix_bits) - 1
+    if value < limit:
+        return bytes([first | value])
+    out = bytearray([first | limit])
+    value -= limit
+    while value >= 128:
+        out.append(value % 128 + 128)
+        value //= 128
+    out.append(value)
+    return bytes(out)
+
+
+def hpack_string(raw: bytes) -> bytes:
+    """An HPACK string literal, not Huffman-coded (§5.2)."""
+    return hpack_integer(len(raw), 7, 0) + raw
+
+
+def hpack_literal(name: str, value: str) -> bytes:
+    """A header field as a literal without indexing, new name (§6.2.2): no state shared with the decoder."""
+    return b"\x00" + hpack_string(name.encode("ascii")) + hpack_string(value.encode("ascii"))
+
+
 def frame(kind: int, flags: int, stream: int, payload: bytes | bytearray | memoryview = b"") -> bytes:
     return b"".join((_HEAD.pack(len(payload))[1:], bytes((kind, flags)), _HEAD.pack(stream), payload))
 

@@ -27,6 +27,7 @@ from google.protobuf.message import DecodeError
 from ..errors import ServingError
 from ..service import Service
 from . import h2
+from .h2 import hpack_integer, hpack_literal, hpack_string
 from .health import HealthServicer
 from .kserve import KServeServicer
 from .protos import health_pb2
@@ -62,51 +63,30 @@ def grpc_code(error: ServingError) -> str:
     return GRPC_CODES.get(error.status, "UNKNOWN")
 
 
-# -- HPACK for what we send: literals without indexing, so no state is shared with the peer's decoder ---------
-
-
-def _integer(value: int, prefix_bits: int, first: int) -> bytes:
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes([first | value])
-    out = bytearray([first | limit])
-    value -= limit
-    while value >= 128:
-        out.append(value % 128 + 128)
-        value //= 128
-    out.append(value)
-    return bytes(out)
-
-
-def _string(raw: bytes) -> bytes:
-    return _integer(len(raw), 7, 0) + raw
-
-
-def literal(name: str, value: str) -> bytes:
-    return b"\x00" + _string(name.encode("ascii")) + _string(value.encode("ascii"))
+# -- HPACK for what we send: literals without indexing (h2.hpack_*), so no state is shared with the peer's decoder
 
 
 _STATUS_200 = b"\x88"  # ":status: 200", static table index 8
-_CONTENT_TYPE = _integer(31, 4, 0) + _string(b"application/grpc")  # static name index 31, literal value
+_CONTENT_TYPE = hpack_integer(31, 4, 0) + hpack_string(b"application/grpc")  # static name index 31, literal value
 RESPONSE_HEADERS = _STATUS_200 + _CONTENT_TYPE
-TRAILERS_OK = literal("grpc-status", "0")
+TRAILERS_OK = hpack_literal("grpc-status", "0")
 
 
 def _status_block(code: str, message: str, trailing: tuple[tuple[str, str], ...] = ()) -> bytes:
-    block = literal("grpc-status", str(CODES[code]))
+    block = hpack_literal("grpc-status", str(CODES[code]))
     if message:
         # Percent-encoded UTF-8, as the gRPC HTTP/2 protocol defines grpc-message.
-        block += literal("grpc-message", quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"))
+        block += hpack_literal("grpc-message", quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~"))
     if code == "UNIMPLEMENTED":
-        block += literal("grpc-accept-encoding", ACCEPT_ENCODING)
+        block += hpack_literal("grpc-accept-encoding", ACCEPT_ENCODING)
     for key, value in trailing:
-        block += literal(key, value)
+        block += hpack_literal(key, value)
     return block
 
 
 def _http_status(status: int) -> bytes:
     """A plain HTTP answer for what is not a gRPC request (wrong method or content type)."""
-    return _integer(8, 4, 0) + _string(str(status).encode()) + literal("content-type", "text/plain")
+    return hpack_integer(8, 4, 0) + hpack_string(str(status).encode()) + hpack_literal("content-type", "text/plain")
 
 
 class CallContext:
@@ -359,7 +339,7 @@ class GrpcFrontEnd:
                     stream,
                     RESPONSE_HEADERS,
                     b"\x00" + len(payload).to_bytes(4, "big") + payload,
-                    TRAILERS_OK + b"".join(literal(k, v) for k, v in context.trailing),
+                    TRAILERS_OK + b"".join(hpack_literal(k, v) for k, v in context.trailing),
                 )
             except CallError as exc:
                 code, message = exc.code, exc.message
