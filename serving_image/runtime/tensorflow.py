@@ -195,13 +195,14 @@ class _SessionCall:
         self._input_names = input_names
         self._output_names = output_names
         self._dtypes = [feed.dtype.as_numpy_dtype if feed.dtype != tf.string else None for feed in feeds]
-        # Two callables: ops on TensorFlow's inter-op pool, and on the calling thread; warm-up picks one.
-        self._callables = [
-            _make_callable(tf, session, feeds, fetches, tf.compat.v1.RunOptions()),
-            _make_callable(tf, session, feeds, fetches, tf.compat.v1.RunOptions(inter_op_thread_pool=-1)),
-        ]
+        # Ops on TensorFlow's inter-op pool; warm-up may add a callable with them on the calling thread (each
+        # callable is a graph optimisation of its own, seconds for a large model, so only where it may pay).
+        self._make = lambda options: _make_callable(tf, session, feeds, fetches, options)
+        self._pool = self._make(tf.compat.v1.RunOptions())
+        self._caller_options = tf.compat.v1.RunOptions(inter_op_thread_pool=-1)
+        self._caller: Any = None
         self.caller_thread = False
-        self._callable = self._callables[0]
+        self._callable = self._pool
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = []
@@ -211,22 +212,34 @@ class _SessionCall:
         return dict(zip(self._output_names, self._callable(*values), strict=True))
 
     def use_caller_thread(self, caller_thread: bool) -> None:
+        if caller_thread and self._caller is None:
+            self._caller = self._make(self._caller_options)
         self.caller_thread = caller_thread
-        self._callable = self._callables[caller_thread]
+        self._callable = self._caller if caller_thread else self._pool
+
+    def _best_of(self, inputs: Mapping[str, np.ndarray], calls: int) -> float:
+        self(inputs)
+        best = float("inf")
+        for _ in range(calls):
+            started = time.perf_counter()
+            self(inputs)
+            best = min(best, time.perf_counter() - started)
+        return best
 
     def choose_thread(self, inputs: Mapping[str, np.ndarray]) -> None:
-        """Run the ops on the calling thread when that measures faster than TensorFlow's inter-op pool."""
-        best = {}
-        for caller_thread in (False, True):
-            self.use_caller_thread(caller_thread)
-            self(inputs)
-            timings = []
-            for _ in range(5):
-                started = time.perf_counter()
-                self(inputs)
-                timings.append(time.perf_counter() - started)
-            best[caller_thread] = min(timings)
-        self.use_caller_thread(best[True] < best[False])
+        """Run the ops on the calling thread when that measures faster than TensorFlow's inter-op pool. A call
+        over :data:`_CALLER_THREAD_MAX_S` keeps the pool untried: the hand-off per op is lost in it."""
+        self.use_caller_thread(False)
+        if self._best_of(inputs, 1) > _CALLER_THREAD_MAX_S:
+            return
+        pool = self._best_of(inputs, 5)
+        self.use_caller_thread(True)
+        self.use_caller_thread(self._best_of(inputs, 5) < pool)
+
+
+# Calling-thread execution pays where an op costs about as much as its hand-off to a pool thread (tens of µs):
+# small graphs. Past this per call, the graph's own work dominates and the second callable is not built.
+_CALLER_THREAD_MAX_S = 0.005
 
 
 def _make_callable(tf: Any, session: Any, feeds: list[Any], fetches: list[Any], options: Any) -> Any:

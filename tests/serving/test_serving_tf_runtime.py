@@ -87,3 +87,18 @@ def test_a_saved_model_without_a_serve_graph_falls_back_to_the_eager_path(
     assert "has no graph tagged only 'serve' (it has [('train',)])" in caplog.text
     assert "calling its signatures eagerly" in caplog.text
     assert runtime.predict("serving_default", {"x": np.ones((2, 2), np.float32)})["y"].tolist() == [[3.0] * 2] * 2
+
+
+def test_warm_up_builds_the_calling_thread_callable_only_for_quick_calls(
+    tf: object, models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from serving_image.runtime import tensorflow as runtime_module
+
+    quick = TensorFlowRuntime(models["mlp"])
+    quick.warm_up(8)
+    assert quick._calls["serving_default"]._caller is not None  # tried, then kept or not by measurement
+    monkeypatch.setattr(runtime_module, "_CALLER_THREAD_MAX_S", 0.0)  # every call counts as slow now
+    slow = TensorFlowRuntime(models["mlp"])
+    slow.warm_up(8)
+    call = slow._calls["serving_default"]
+    assert call._caller is None and not call.caller_thread  # the pool, and no second graph optimisation
