@@ -25,29 +25,24 @@ from _serving_models import BenchModel  # noqa: E402
 from _serving_procs import HERE, free_port, load, run_server  # noqa: E402
 
 READY_PATH = "/v2/health/ready"
-PIPELINE = """
-pipelines:
-  scored:
+_SCORED = """
+  {name}:
     inputs:
-      features: {dtype: float32, shape: [-1, 32]}
+      features: {{dtype: float32, shape: [-1, 32]}}
     outputs:
-      label: {from: post.label, dtype: int64, shape: [-1]}
-      score: {from: post.score, dtype: float32, shape: [-1]}
+      label: {{from: post.label, dtype: int64, shape: [-1]}}
+      score: {{from: post.score, dtype: float32, shape: [-1]}}
     steps:
-      - {name: pre, handler: "steps:scale", inputs: {x: features}, outputs: [features], batch: true}
-      - {name: model, model: mlp, inputs: {features: pre.features}}
-      - {name: post, handler: "steps:top", inputs: {scores: model.output_0}, outputs: [label, score], batch: true}
-  scored_per_call:
-    inputs:
-      features: {dtype: float32, shape: [-1, 32]}
-    outputs:
-      label: {from: post.label, dtype: int64, shape: [-1]}
-      score: {from: post.score, dtype: float32, shape: [-1]}
-    steps:
-      - {name: pre, handler: "steps:scale", inputs: {x: features}, outputs: [features]}
-      - {name: model, model: mlp, inputs: {features: pre.features}}
-      - {name: post, handler: "steps:top", inputs: {scores: model.output_0}, outputs: [label, score]}
+      - {{name: pre, handler: "steps:scale", inputs: {{x: features}}, outputs: [features]{batch}}}
+      - {{name: model, model: mlp, inputs: {{features: pre.features}}}}
+      - {{name: post, handler: "steps:top", inputs: {{scores: model.output_0}}, outputs: [label, score]{batch}}}
 """
+# The same three steps twice: fused (row-wise handlers declared ``batch: true``) and step by step per call.
+PIPELINE = (
+    "pipelines:"
+    + _SCORED.format(name="scored", batch=", batch: true")
+    + _SCORED.format(name="scored_per_call", batch="")
+)
 HANDLERS = """
 import numpy as np
 

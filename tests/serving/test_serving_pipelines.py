@@ -293,10 +293,8 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("case", "step", "message"), BAD_FILES, ids=[c[0] for c in BAD_FILES])
-def test_a_bad_pipeline_file_stops_the_server_naming_step_and_key(
-    tmp_path: Path, case: str, step: str, message: str
-) -> None:
+def _refused(tmp_path: Path, step: str, handlers: dict[str, str] | None = None) -> tuple[str, Service]:
+    """Load a repository whose one pipeline has ``step``; the start-up error it stops with."""
     pipelines = f"""
 pipelines:
   p:
@@ -305,7 +303,7 @@ pipelines:
     steps:
       - {step}
 """
-    opener, _ = write_repository(tmp_path, pipelines)
+    opener, _ = write_repository(tmp_path, pipelines, handlers)
     service = Service.create(load_settings({"MODEL_DIR": str(tmp_path), "GRPC_PORT": "0"}), opener=opener)
 
     async def load() -> None:
@@ -316,8 +314,16 @@ pipelines:
 
     with pytest.raises(ModelLoadError) as error:
         asyncio.run(load())
-    assert str(error.value).startswith(message), str(error.value)
-    assert service.repository.error == str(error.value)
+    return str(error.value), service
+
+
+@pytest.mark.parametrize(("case", "step", "message"), BAD_FILES, ids=[c[0] for c in BAD_FILES])
+def test_a_bad_pipeline_file_stops_the_server_naming_step_and_key(
+    tmp_path: Path, case: str, step: str, message: str
+) -> None:
+    error, service = _refused(tmp_path, step)
+    assert error.startswith(message), error
+    assert service.repository.error == error
     assert service.readiness().status_code == 503
 
 
@@ -601,23 +607,5 @@ BAD_BATCH = [
 def test_a_bad_batch_key_stops_the_server_naming_step_and_key(
     tmp_path: Path, case: str, step: str, message: str
 ) -> None:
-    pipelines = f"""
-pipelines:
-  p:
-    inputs: {{x: {{dtype: float32, shape: [-1, 2]}}}}
-    outputs: {{y: {{from: x, dtype: float32}}}}
-    steps:
-      - {step}
-"""
-    opener, _ = write_repository(tmp_path, pipelines, FUSED_HANDLERS)
-    service = Service.create(load_settings({"MODEL_DIR": str(tmp_path), "GRPC_PORT": "0"}), opener=opener)
-
-    async def load() -> None:
-        try:
-            await service.repository.load()
-        finally:
-            await service.repository.close()
-
-    with pytest.raises(ModelLoadError) as error:
-        asyncio.run(load())
-    assert str(error.value).startswith(message), str(error.value)
+    error, _ = _refused(tmp_path, step, FUSED_HANDLERS)
+    assert error.startswith(message), error
