@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelLoadError
-from ..tensors import STRING, SUPPORTED_DTYPES, TensorSpec
+from ..tensors import STRING, SUPPORTED_DTYPES, TensorSpec, cast_array
 from .base import Runtime, Signature, zeros
 
 log = logging.getLogger("serving_image")
@@ -114,7 +114,7 @@ class TensorFlowRuntime(Runtime):
             self._calls[name] = _SessionCall(
                 tf,
                 self._session,
-                [key for key, _ in inputs],
+                list(signatures[name].inputs.values()),
                 [graph.get_tensor_by_name(info.name) for _, info in inputs],
                 [key for key, _ in outputs],
                 [graph.get_tensor_by_name(info.name) for _, info in outputs],
@@ -187,14 +187,13 @@ class _SessionCall:
         self,
         tf: Any,
         session: Any,
-        input_names: list[str],
+        specs: list[TensorSpec],
         feeds: list[Any],
         output_names: list[str],
         fetches: list[Any],
     ) -> None:
-        self._input_names = input_names
+        self._specs = specs
         self._output_names = output_names
-        self._dtypes = [feed.dtype.as_numpy_dtype if feed.dtype != tf.string else None for feed in feeds]
         # Ops on TensorFlow's inter-op pool; warm-up may add a callable with them on the calling thread (each
         # callable is a graph optimisation of its own, seconds for a large model, so only where it may pay).
         self._make = lambda options: _make_callable(tf, session, feeds, fetches, options)
@@ -206,9 +205,11 @@ class _SessionCall:
 
     def __call__(self, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = []
-        for name, dtype in zip(self._input_names, self._dtypes, strict=True):
-            value = inputs[name]
-            values.append(value if dtype is None or value.dtype == dtype else value.astype(dtype))
+        for spec in self._specs:
+            value = inputs[spec.name]
+            # A numeric array of another dtype (a pipeline handler's int64 for an int32 input) is cast only
+            # where no value changes; the eager signature refused every other dtype.
+            values.append(value if value.dtype == spec.dtype or spec.dtype == STRING else cast_array(spec, value))
         return dict(zip(self._output_names, self._callable(*values), strict=True))
 
     def use_caller_thread(self, caller_thread: bool) -> None:

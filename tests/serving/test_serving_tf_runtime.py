@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from serving_image.errors import BadRequest
 from serving_image.runtime.tensorflow import TensorFlowRuntime
 from serving_image.tensors import STRING
 
@@ -61,12 +62,17 @@ def test_the_session_path_serves_the_same_signatures_and_answers_as_the_eager_on
                     np.testing.assert_allclose(got[output], value, rtol=1e-5, atol=1e-6)
 
 
-def test_inputs_of_another_dtype_are_cast_to_the_signatures(tf: object, models: dict[str, Path]) -> None:
+def test_inputs_of_another_dtype_are_cast_only_where_no_value_changes(tf: object, models: dict[str, Path]) -> None:
     runtime = TensorFlowRuntime(models["multi"])
     a = np.array([[1.5, 2.5]], dtype=np.float64)
     b = np.array([[1, 2, 3]], dtype=np.int64)
     answer = runtime.predict("serving_default", {"a": a, "b": b})
     assert answer["total"].tolist() == [10.0] and answer["doubled"].tolist() == [[2, 4, 6]]
+    # Never a value that changes: past int32, or a fraction for an integer input, is refused.
+    with pytest.raises(BadRequest, match=r"input 'b' expects int32 values, got values outside"):
+        runtime.predict("serving_default", {"a": a, "b": np.array([[1, 2, 2**40]], dtype=np.int64)})
+    with pytest.raises(BadRequest, match=r"input 'b' expects int32 values, got numbers with a fractional part"):
+        runtime.predict("serving_default", {"a": a, "b": np.array([[1, 2, 3.5]])})
 
 
 def test_a_saved_model_without_a_serve_graph_falls_back_to_the_eager_path(
