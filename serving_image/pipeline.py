@@ -408,8 +408,7 @@ class Pipeline:
 
     def _failure(self, step: Step, label: str, exc: BaseException) -> tuple[str, BaseException | None]:
         """The step status for the metrics, and what the call answers (``None``: re-raise ``exc`` as it is)."""
-        if isinstance(exc, asyncio.TimeoutError):
-            assert step.timeout_s is not None
+        if isinstance(exc, asyncio.TimeoutError) and step.timeout_s is not None:
             return "timeout", DeadlineExceeded(
                 f"pipeline {self.name!r} step {label!r}: no answer within its {step.timeout_s * 1000:g} ms timeout"
             )
@@ -478,7 +477,7 @@ class Pipeline:
             status, failure = self._failure(step, label, exc)
             if failure is None:
                 raise
-            raise failure from (None if isinstance(exc, asyncio.TimeoutError) else exc)
+            raise failure from (None if isinstance(failure, DeadlineExceeded) else exc)
         finally:
             if self._observe is not None:
                 self._observe(self.name, step.name, status, time.perf_counter() - started)

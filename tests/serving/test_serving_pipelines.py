@@ -609,3 +609,28 @@ def test_a_bad_batch_key_stops_the_server_naming_step_and_key(
 ) -> None:
     error, _ = _refused(tmp_path, step, FUSED_HANDLERS)
     assert error.startswith(message), error
+
+
+def test_a_handler_raising_timeout_error_without_a_step_timeout_is_a_500_naming_the_step(tmp_path: Path) -> None:
+    handlers = {"late.py": "def late(x):\n    raise TimeoutError('the feature store did not answer')\n"}
+    pipelines = """
+pipelines:
+  p:
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs: {y: {from: s.y, dtype: float32, shape: [-1, 2]}}
+    steps:
+      - {name: s, handler: "late:late", inputs: {x: x}, outputs: [y]}
+  q:
+    inputs: {x: {dtype: float32, shape: [-1, 2]}}
+    outputs: {y: {from: s.y, dtype: float32, shape: [-1, 2]}}
+    steps:
+      - {name: s, handler: "late:late", inputs: {x: x}, outputs: [y], batch: true}
+"""
+    opener, _ = write_repository(tmp_path / "repo", pipelines, handlers)
+    with ThreadedServer(tmp_path, None, model_dir=tmp_path / "repo", opener=opener) as server:
+        for name in ("p", "q"):  # step by step, and fused
+            answer = predict(server, name, [[1.0, 2.0]])
+            assert answer.status == 500, answer.body
+            assert answer.json()["error"] == (
+                f"pipeline {name!r} step 's' failed: TimeoutError: the feature store did not answer"
+            )
