@@ -33,6 +33,20 @@ def _join(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path
 
 
+def _bearer(service: ModelService, target: Target) -> str:
+    """The ``authorization`` header a caller's token goes in, where the target checks one (empty elsewhere)."""
+    if target.cloud == "gcp" and target.pattern in ("container", "serverless") and not service.exposure.anonymous:
+        # Cloud Run checks roles/run.invoker on a Google-signed ID token, on HTTP as on gRPC.
+        return '-H "authorization: Bearer $(gcloud auth print-identity-token)" '
+    if target.cloud == "azure" and target.pattern == "ml_platform":
+        # The online endpoint's auth mode is AADToken: a Microsoft Entra token for Azure Machine Learning.
+        return (
+            '-H "authorization: Bearer $(az account get-access-token --resource https://ml.azure.com '
+            '--query accessToken -o tsv)" '
+        )
+    return ""
+
+
 def invoke_command(service: ModelService, target: Target, component: Any) -> pulumi.Output[str]:
     """One shell command that calls the model on this target (with ``request.json`` in the current directory)."""
     path = _infer_path(service)
@@ -69,17 +83,15 @@ def invoke_command(service: ModelService, target: Target, component: Any) -> pul
             )
 
         return endpoint.apply(in_cluster)
-    return endpoint.apply(lambda url: _join(url, path)).apply(_curl)
+    bearer = _bearer(service, target)
+    return endpoint.apply(lambda url: _join(url, path)).apply(lambda url: _curl(url, bearer))
 
 
 def grpc_invoke_command(service: ModelService, target: Target, component: Any) -> pulumi.Output[str]:
     """One grpcurl command that calls the model's KServe V2 ``ModelInfer`` on the target's gRPC endpoint
     (``host:port``, TLS), run from the repository root so grpcurl reads the serving image's vendored protos,
     with ``infer.json`` a V2 ``ModelInferRequest`` in protobuf JSON."""
-    auth = ""
-    if target.cloud == "gcp" and not service.exposure.anonymous:
-        # Cloud Run checks roles/run.invoker on a Google-signed ID token, on gRPC as on HTTP.
-        auth = '-H "authorization: Bearer $(gcloud auth print-identity-token)" '
+    auth = _bearer(service, target)
     return pulumi.Output.from_input(component.grpc_endpoint).apply(
         lambda address: (
             "grpcurl -import-path serving_image/rpc/protos -proto open_inference_service.proto "

@@ -135,6 +135,13 @@ def test_every_stack_exports_endpoint_invoke_command_callers_and_identity_per_ta
         assert command.startswith(("curl ", "kubectl ", "aws sagemaker-runtime invoke-endpoint "))
         if command.startswith(("curl", "kubectl")):
             assert endpoint.rstrip("/") in command and "/v2/models/churn/infer" in command
+        # The token the target checks: Cloud Run's invoker role on a Google ID token, Azure ML's Entra token.
+        if key.startswith(("gcp-container-", "gcp-serverless-")):
+            assert '-H "authorization: Bearer $(gcloud auth print-identity-token)" ' in command, key
+        elif key.startswith("azure-ml-platform-"):
+            assert "Bearer $(az account get-access-token --resource https://ml.azure.com --query" in command, key
+        else:
+            assert "authorization" not in command, key
         callers = plan.outputs["callers"][key]
         assert callers["grant"], key
 
